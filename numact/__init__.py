@@ -1,0 +1,20 @@
+"""numact: fast activation and loss kernels for NumPy arrays (CPU) and CUDA arrays (GPU).
+
+    >>> import numpy as np, numact
+    >>> x = np.linspace(-4, 4, 9, dtype=np.float32)
+    >>> y = numact.gelu(x)
+    >>> dx = numact.gelu_backward(np.ones_like(x), x)
+
+Every operator of ``numact.operators.ACTIVATIONS`` is a function ``numact.<name>(x, ...)`` with
+a backward ``numact.<name>_backward(grad_output, x, ...)``.
+"""
+
+from ._public import build as _build
+from .operators import ACTIVATIONS, OPERATORS
+
+globals().update(_build())
+
+__all__ = sorted(
+    name for op in ACTIVATIONS for name in (op.name, f"{op.name}_backward")
+) + ["ACTIVATIONS", "OPERATORS"]
+__version__ = "0.1.0"

@@ -1,0 +1,271 @@
+"""What every public function does around its kernel, the same on both targets.
+
+Pick the target from the arrays (NumPy → ``numact._cpu``, ``__cuda_array_interface__`` →
+``numact._cuda``), apply the dtype policy, check every argument and ``out=`` before anything is
+written, lay the arrays out as the launchers expect, launch, and copy back where the kernel
+could not write ``out`` directly.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import numpy as np
+
+from . import _cpu
+from ._dtypes import compute_dtype, result_dtype
+from .operators import Activation
+
+
+def _cuda_module():
+    from . import _cuda
+
+    return _cuda
+
+
+def is_cuda_array(obj: Any) -> bool:
+    if obj is None or isinstance(obj, (np.ndarray, np.generic, int, float, complex)):
+        return False
+    if hasattr(obj, "__cuda_array_interface__"):
+        return True
+    # The simulator's arrays have no __cuda_array_interface__; if numba.cuda isn't loaded, obj
+    # cannot be one of them.
+    return "numba.cuda" in sys.modules and _cuda_module().is_device_array(obj)
+
+
+def _target(name: str, arrays: dict[str, Any]):
+    on_gpu = [arg for arg, obj in arrays.items() if is_cuda_array(obj)]
+    if not on_gpu:
+        return _cpu
+    on_host = [
+        arg for arg, obj in arrays.items()
+        if obj is not None and arg not in on_gpu and np.ndim(obj) > 0
+    ]
+    if on_host:
+        raise TypeError(
+            f"numact.{name}: {', '.join(on_gpu)} on the GPU but {', '.join(on_host)} in host "
+            "memory; pass them on one device"
+        )
+    return _cuda_module()
+
+
+def _input(name: str, target, arg: str, obj: Any):
+    """``obj`` as the target's array; a host scalar next to GPU arrays is copied over."""
+    if target is _cpu or is_cuda_array(obj):
+        return target.asarray(obj)
+    return target.from_host(np.asarray(obj))
+
+
+def _output(name: str, target, out: Any, shape: tuple, dtype: np.dtype, arg: str = "out"):
+    """A fresh result array, or ``out`` once it is checked to fit."""
+    if out is None:
+        return target.empty(shape, dtype)
+    on_target = isinstance(out, np.ndarray) if target is _cpu else is_cuda_array(out)
+    if not on_target:
+        kind = "NumPy array" if target is _cpu else "CUDA array"
+        raise ValueError(f"numact.{name}: {arg} must be a {kind}, got {type(out).__name__}")
+    out = target.asarray(out)
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(f"numact.{name}: {arg} has shape {tuple(out.shape)}, expected {tuple(shape)}")
+    if out.dtype != dtype:
+        raise ValueError(f"numact.{name}: {arg} has dtype {out.dtype}, expected {dtype}")
+    if not target.is_writeable(out):
+        raise ValueError(f"numact.{name}: {arg} is read-only")
+    return out
+
+
+def _buffer(target, out, dtype: np.dtype, *inputs):
+    """Where the kernel writes: ``out`` itself when it can, else a scratch array copied back.
+
+    The kernel may write ``out`` directly when it is C-contiguous, of the compute dtype, and
+    either separate from every input or exactly one of them (in place). A partial overlap
+    would let a write land before a read of the same memory, so it goes through scratch.
+    """
+    direct = target.is_c_contiguous(out) and out.dtype == dtype
+    if direct and out.size:
+        start, end = target.data_pointer(out), target.data_pointer(out) + out.nbytes
+        for a in inputs:
+            a_start = target.data_pointer(a)
+            overlaps = a_start < end and start < a_start + a.nbytes
+            if overlaps and not (a_start == start and a.nbytes == out.nbytes):
+                direct = False
+    if direct:
+        return out, lambda: None
+    scratch = target.empty(out.shape, dtype)
+    return scratch, lambda: target.copy_into(out, scratch)
+
+
+def _flat(a):
+    return a.reshape(a.size)
+
+
+def _kernel_args(op: Activation, values: tuple, dtype: np.dtype) -> tuple:
+    checked = tuple(p.kernel_value(op.name, v) for p, v in zip(op.params, values))
+    return tuple(dtype.type(v) for v in checked + op.fixed)
+
+
+def _grad_output(name: str, target, g, shape: tuple, dtype: np.dtype):
+    result_dtype(name, "grad_output", g.dtype)
+    try:
+        g = target.broadcast(g, shape)
+    except ValueError:
+        raise ValueError(
+            f"numact.{name}: grad_output has shape {tuple(g.shape)}, which does not broadcast "
+            f"to the result's shape {tuple(shape)}"
+        ) from None
+    return target.contiguous(g, dtype)
+
+
+# --- element-wise ---------------------------------------------------------------------------
+
+
+def elementwise_forward(op: Activation, x, values: tuple, out):
+    name = op.name
+    target = _target(name, {"x": x, "out": out})
+    x = _input(name, target, "x", x)
+    dtype = result_dtype(name, "x", x.dtype)
+    compute = compute_dtype(dtype)
+    args = _kernel_args(op, values, compute)
+    out = _output(name, target, out, x.shape, dtype)
+    xs = target.contiguous(x, compute)
+    buf, finish = _buffer(target, out, compute, xs)
+    target.map_unary(op.forward)(_flat(buf), _flat(xs), args)
+    finish()
+    return out
+
+
+def elementwise_backward(op: Activation, g, x, values: tuple, out):
+    name = f"{op.name}_backward"
+    target = _target(name, {"grad_output": g, "x": x, "out": out})
+    x = _input(name, target, "x", x)
+    g = _input(name, target, "grad_output", g)
+    dtype = result_dtype(name, "x", x.dtype)
+    compute = compute_dtype(dtype)
+    args = _kernel_args(op, values, compute)
+    out = _output(name, target, out, x.shape, dtype)
+    gs = _grad_output(name, target, g, x.shape, compute)
+    xs = target.contiguous(x, compute)
+    buf, finish = _buffer(target, out, compute, gs, xs)
+    target.map_binary(op.backward)(_flat(buf), _flat(gs), _flat(xs), args)
+    finish()
+    return out
+
+
+# --- along an axis --------------------------------------------------------------------------
+
+
+def _rows_shape(name: str, shape: tuple, axis: Any) -> tuple[int, int, int]:
+    """(outer, n, inner): the array seen as rows of length n along ``axis``."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"numact.{name}: axis must be an integer, got {axis!r}")
+    ndim = max(len(shape), 1)
+    if not -ndim <= axis < ndim:
+        raise np.exceptions.AxisError(int(axis), ndim, f"numact.{name}")
+    shape = shape or (1,)
+    axis = int(axis) % ndim
+    return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
+
+
+def rowwise_forward(op: Activation, x, axis, out):
+    name = op.name
+    target = _target(name, {"x": x, "out": out})
+    x = _input(name, target, "x", x)
+    dtype = result_dtype(name, "x", x.dtype)
+    compute = compute_dtype(dtype)
+    rows = _rows_shape(name, tuple(x.shape), axis)
+    out = _output(name, target, out, x.shape, dtype)
+    xs = target.contiguous(x, compute)
+    buf, finish = _buffer(target, out, compute, xs)
+    target.map_rows(op.forward)(buf.reshape(rows), xs.reshape(rows), _kernel_args(op, (), compute))
+    finish()
+    return out
+
+
+def rowwise_backward(op: Activation, g, x, axis, out):
+    name = f"{op.name}_backward"
+    target = _target(name, {"grad_output": g, "x": x, "out": out})
+    x = _input(name, target, "x", x)
+    g = _input(name, target, "grad_output", g)
+    dtype = result_dtype(name, "x", x.dtype)
+    compute = compute_dtype(dtype)
+    rows = _rows_shape(name, tuple(x.shape), axis)
+    out = _output(name, target, out, x.shape, dtype)
+    gs = _grad_output(name, target, g, x.shape, compute)
+    xs = target.contiguous(x, compute)
+    buf, finish = _buffer(target, out, compute, gs, xs)
+    target.map_rows_binary(op.backward)(
+        buf.reshape(rows), gs.reshape(rows), xs.reshape(rows), _kernel_args(op, (), compute)
+    )
+    finish()
+    return out
+
+
+# --- a weight per channel (PReLU) -----------------------------------------------------------
+
+
+def _channels_shape(shape: tuple) -> tuple[int, int, int]:
+    """(outer, channels, inner) with the channels on axis 1; one channel below 2 dimensions."""
+    if len(shape) < 2:
+        return 1, 1, math.prod(shape)
+    return shape[0], shape[1], math.prod(shape[2:])
+
+
+def _weight(name: str, target, weight, channels: int, dtype: np.dtype):
+    w = _input(name, target, "weight", weight)
+    result_dtype(name, "weight", w.dtype)
+    if w.ndim > 1 or w.size not in (1, channels):
+        raise ValueError(
+            f"numact.{name}: weight has shape {tuple(w.shape)}; expected 1 value or one per "
+            f"channel ({channels}, the size of x's axis 1)"
+        )
+    return w, target.contiguous(target.broadcast(_flat(w), (channels,)), dtype)
+
+
+def channelwise_forward(op: Activation, x, weight, out):
+    name = op.name
+    target = _target(name, {"x": x, "weight": weight, "out": out})
+    x = _input(name, target, "x", x)
+    dtype = result_dtype(name, "x", x.dtype)
+    compute = compute_dtype(dtype)
+    shape3 = _channels_shape(tuple(x.shape))
+    _, w = _weight(name, target, weight, shape3[1], compute)
+    out = _output(name, target, out, x.shape, dtype)
+    xs = target.contiguous(x, compute)
+    buf, finish = _buffer(target, out, compute, xs)
+    target.map_channels(op.forward)(buf.reshape(shape3), xs.reshape(shape3), w)
+    finish()
+    return out
+
+
+def channelwise_backward(op: Activation, g, x, weight, out):
+    name = f"{op.name}_backward"
+    out_x, out_w = (None, None) if out is None else out
+    target = _target(
+        name, {"grad_output": g, "x": x, "weight": weight, "out[0]": out_x, "out[1]": out_w}
+    )
+    x = _input(name, target, "x", x)
+    g = _input(name, target, "grad_output", g)
+    dtype = result_dtype(name, "x", x.dtype)
+    compute = compute_dtype(dtype)
+    shape3 = _channels_shape(tuple(x.shape))
+    w_in, w = _weight(name, target, weight, shape3[1], compute)
+    out_x = _output(name, target, out_x, x.shape, dtype, "out[0]")
+    out_w = _output(name, target, out_w, w_in.shape, dtype, "out[1]")
+    gs = _grad_output(name, target, g, x.shape, compute)
+    xs = target.contiguous(x, compute)
+
+    # The weight's gradient first: out_x may be g or x itself.
+    per_channel = w_in.size == shape3[1]
+    sums_shape = shape3 if per_channel else (1, 1, x.size)
+    sums = target.empty((sums_shape[1],), np.float64)
+    target.sum_channels(op.weight_backward)(sums, gs.reshape(sums_shape), xs.reshape(sums_shape))
+    target.copy_into(out_w, sums.reshape(w_in.shape))
+
+    buf, finish = _buffer(target, out_x, compute, gs, xs)
+    target.map_channels_binary(op.backward)(
+        buf.reshape(shape3), gs.reshape(shape3), xs.reshape(shape3), w
+    )
+    finish()
+    return out_x, out_w

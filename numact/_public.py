@@ -1,0 +1,88 @@
+"""The public functions, generated from the operator table with real signatures and docstrings."""
+
+from __future__ import annotations
+
+from . import _api
+from .operators import ACTIVATIONS, REQUIRED, Activation
+
+_KIND_CALLS = {
+    # kind: (forward parameters, backward parameters, forward call, backward call)
+    "elementwise": (
+        "x, {params}", "grad_output, x, {params}",
+        "_api.elementwise_forward(_op, x, ({values}), out)",
+        "_api.elementwise_backward(_op, grad_output, x, ({values}), out)",
+    ),
+    "rowwise": (
+        "x, axis=-1, ", "grad_output, x, axis=-1, ",
+        "_api.rowwise_forward(_op, x, axis, out)",
+        "_api.rowwise_backward(_op, grad_output, x, axis, out)",
+    ),
+    "channelwise": (
+        "x, weight, ", "grad_output, x, weight, ",
+        "_api.channelwise_forward(_op, x, weight, out)",
+        "_api.channelwise_backward(_op, grad_output, x, weight, out)",
+    ),
+}
+
+
+def _param_list(op: Activation) -> str:
+    return "".join(
+        f"{p.name}, " if p.default is REQUIRED else f"{p.name}={p.default!r}, " for p in op.params
+    )
+
+
+def _docstring(op: Activation, backward: bool) -> str:
+    params = "".join(
+        f"    {p.name}: {'required' if p.default is REQUIRED else f'default {p.default!r}'}\n"
+        for p in op.params
+    )
+    if op.kind == "rowwise":
+        params += "    axis: the axis the rows run along, default -1\n"
+    if op.kind == "channelwise":
+        params += "    weight: 1 value, or one per channel (axis 1 of x)\n"
+    call = f"numact.{op.name}(x)" if not op.params or op.params[0].default is not REQUIRED else None
+    if backward:
+        head = f"The gradient of numact.{op.name}: grad_output · d{op.name}/dx = {op.derivative}."
+        returns = (
+            "(grad_x, grad_weight)" if op.kind == "channelwise"
+            else "grad_x, shaped and typed like x"
+        )
+    else:
+        head = f"{op.summary}  y = {op.formula}."
+        returns = "y, shaped like x"
+    example = ""
+    if call and op.kind != "channelwise" and not backward:
+        example = (
+            "\nExample:\n    >>> import numpy as np, numact\n"
+            f"    >>> y = {call.replace('(x)', '(np.linspace(-3, 3, 7, dtype=np.float32))')}\n"
+        )
+    return (
+        f"{head}\n\nPyTorch reference: ``{op.reference}``.\n\nParameters:\n{params}"
+        "    out: optional array of the result's shape and dtype to write into (may be an input)\n"
+        f"\nReturns {returns}. float32/float64 keep their dtype, float16 is computed in float32,\n"
+        "integers and bool are promoted as np.exp promotes them. NaN in gives NaN out, and\n"
+        "kinks take PyTorch's one-sided values.\n" + example
+    )
+
+
+def build() -> dict[str, object]:
+    """Every public function, by name."""
+    functions: dict[str, object] = {}
+    for op in ACTIVATIONS:
+        fwd_params, bwd_params, fwd_call, bwd_call = _KIND_CALLS[op.kind]
+        params = _param_list(op)
+        values = "".join(f"{p.name}, " for p in op.params)
+        source = (
+            f"def {op.name}({fwd_params.format(params=params)}*, out=None):\n"
+            f"    return {fwd_call.format(values=values)}\n"
+            f"def {op.name}_backward({bwd_params.format(params=params)}*, out=None):\n"
+            f"    return {bwd_call.format(values=values)}\n"
+        )
+        namespace = {"_api": _api, "_op": op}
+        exec(source, namespace)  # noqa: S102 - real signatures, built like dataclasses builds __init__
+        for backward, suffix in ((False, ""), (True, "_backward")):
+            fn = namespace[op.name + suffix]
+            fn.__module__ = "numact"
+            fn.__doc__ = _docstring(op, backward)
+            functions[op.name + suffix] = fn
+    return functions

@@ -1,0 +1,337 @@
+"""The math of every activation, written once as scalar (or row) functions.
+
+Each forward ``f(x, *params)`` has a backward ``f_backward(g, x, *params)`` that returns the
+vector-Jacobian product g·f'(x) (computed from the input, as the public API receives it). The
+CPU and CUDA launchers call these functions unchanged. Comparisons are written the way PyTorch's
+kernels write them, so NaN inputs and the kinks get the same values as in PyTorch.
+"""
+
+from ._jit import jit
+from ._primitives import erfc, exp, expm1, like, log, log1p, sin, cos, tanh
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+SQRT_HALF = 0.70710678118654752440084436210485  # 1/√2
+INV_SQRT_2PI = 0.39894228040143267793994605993438  # 1/√(2π)
+SQRT_2_OVER_PI = 0.79788456080286535587989211986876  # √(2/π)
+GELU_TANH_COEFF = 0.044715
+
+
+# --- building blocks ------------------------------------------------------------------------
+
+
+@jit
+def log1p_exp(z):
+    """log(1 + e^z) without overflow: max(z, 0) + log1p(e^−|z|)."""
+    return max(z, like(z, 0)) + log1p(exp(-abs(z)))
+
+
+@jit
+def sigmoid_slope(z):
+    """σ'(z) = σ(z)·σ(−z) = e/(1 + e)² with e = e^−|z|: no overflow, no 1 − σ cancellation."""
+    e = exp(-abs(z))
+    return e / ((like(z, 1) + e) * (like(z, 1) + e))
+
+
+# --- element-wise activations ---------------------------------------------------------------
+
+
+@jit
+def linear(x, c):
+    """y = c·x"""
+    return c * x
+
+
+@jit
+def linear_backward(g, x, c):
+    return c * g
+
+
+@jit
+def sigmoid(x):
+    """y = 1/(1 + e^−x), from e^−|x| so that neither branch overflows."""
+    e = exp(-abs(x))
+    return like(x, 1) / (like(x, 1) + e) if x >= 0 else e / (like(x, 1) + e)
+
+
+@jit
+def sigmoid_backward(g, x):
+    # y(1 − y) loses all precision once y rounds to 1; σ(x)σ(−x) keeps it.
+    return g * sigmoid_slope(x)
+
+
+@jit
+def tanh_(x):
+    """y = tanh(x)"""
+    return tanh(x)
+
+
+@jit
+def tanh_backward(g, x):
+    # 1 − tanh² = sech² = 4e/(1 + e)² with e = e^−2|x|: exact near saturation, where 1 − y² is 0.
+    e = exp(like(x, -2) * abs(x))
+    return g * (like(x, 4) * e / ((like(x, 1) + e) * (like(x, 1) + e)))
+
+
+@jit
+def threshold(x, threshold, value):
+    """y = x if x > threshold else value (NaN passes through as x)."""
+    return value if x <= threshold else x
+
+
+@jit
+def threshold_backward(g, x, threshold, value):
+    # PyTorch's threshold_backward: 0 where x ≤ threshold, g elsewhere (NaN x passes g).
+    return like(g, 0) if x <= threshold else g
+
+
+@jit
+def leaky_relu(x, negative_slope):
+    """y = x if x > 0 else negative_slope·x"""
+    return x if x > 0 else x * negative_slope
+
+
+@jit
+def leaky_relu_backward(g, x, negative_slope):
+    return g if x > 0 else g * negative_slope
+
+
+@jit
+def prelu_weight_backward(g, x):
+    """The contribution of one element to PReLU's weight gradient: x·g where x ≤ 0."""
+    return like(g, 0) if x > 0 else x * g
+
+
+@jit
+def softplus(x, beta, threshold):
+    """y = log(1 + e^(βx))/β, and x where βx > threshold."""
+    z = x * beta
+    return x if z > threshold else log1p_exp(z) / beta
+
+
+@jit
+def softplus_backward(g, x, beta, threshold):
+    z = x * beta
+    return g if z > threshold else g * sigmoid(z)
+
+
+@jit
+def elu_family(x, alpha, scale, input_scale):
+    """PyTorch's ELU family: y = scale·x if x > 0 else scale·α·(e^(input_scale·x) − 1).
+
+    expm1 keeps relative precision near 0.
+    """
+    return scale * x if x > 0 else scale * alpha * expm1(x * input_scale)
+
+
+@jit
+def elu_family_backward(g, x, alpha, scale, input_scale):
+    return g * scale if x > 0 else g * (scale * alpha * input_scale) * exp(x * input_scale)
+
+
+@jit
+def elu(x, alpha):
+    """y = x if x > 0 else α(e^x − 1)"""
+    return elu_family(x, alpha, like(x, 1), like(x, 1))
+
+
+@jit
+def elu_backward(g, x, alpha):
+    return elu_family_backward(g, x, alpha, like(x, 1), like(x, 1))
+
+
+@jit
+def celu(x, alpha):
+    """y = max(0, x) + min(0, α(e^(x/α) − 1))"""
+    return elu_family(x, alpha, like(x, 1), like(x, 1) / alpha)
+
+
+@jit
+def celu_backward(g, x, alpha):
+    return elu_family_backward(g, x, alpha, like(x, 1), like(x, 1) / alpha)
+
+
+@jit
+def selu(x):
+    """y = scale·(max(0, x) + min(0, α(e^x − 1))) with SELU_ALPHA and SELU_SCALE"""
+    return elu_family(x, like(x, SELU_ALPHA), like(x, SELU_SCALE), like(x, 1))
+
+
+@jit
+def selu_backward(g, x):
+    return elu_family_backward(g, x, like(x, SELU_ALPHA), like(x, SELU_SCALE), like(x, 1))
+
+
+@jit
+def gelu_erf(x):
+    """y = x·Φ(x), Φ(x) = erfc(−x/√2)/2: erfc keeps Φ's relative precision for x ≪ 0."""
+    return x * (like(x, 0.5) * erfc(-x * like(x, SQRT_HALF)))
+
+
+@jit
+def gelu_erf_backward(g, x):
+    cdf = like(x, 0.5) * erfc(-x * like(x, SQRT_HALF))
+    pdf = like(x, INV_SQRT_2PI) * exp(like(x, -0.5) * x * x)
+    return g * (cdf + x * pdf)
+
+
+@jit
+def gelu_tanh(x):
+    """y = x(1 + tanh u)/2 with u = √(2/π)(x + 0.044715x³), written as x·σ(2u).
+
+    (1 + tanh u)/2 = σ(2u), and σ keeps relative precision where 1 + tanh u cancels.
+    """
+    u = like(x, SQRT_2_OVER_PI) * (x + like(x, GELU_TANH_COEFF) * x * x * x)
+    return x * sigmoid(u + u)
+
+
+@jit
+def gelu_tanh_backward(g, x):
+    # d/dx x·σ(2u) = σ(2u) + x·σ'(2u)·2u',  u' = √(2/π)(1 + 3·0.044715x²)
+    k = like(x, SQRT_2_OVER_PI)
+    u = k * (x + like(x, GELU_TANH_COEFF) * x * x * x)
+    du = k * (like(x, 1) + like(x, 3 * GELU_TANH_COEFF) * x * x)
+    return g * (sigmoid(u + u) + x * sigmoid_slope(u + u) * (du + du))
+
+
+@jit
+def gelu(x, tanh_form):
+    """y = x·Φ(x), or its tanh approximation where tanh_form is nonzero."""
+    return gelu_tanh(x) if tanh_form else gelu_erf(x)
+
+
+@jit
+def gelu_backward(g, x, tanh_form):
+    return gelu_tanh_backward(g, x) if tanh_form else gelu_erf_backward(g, x)
+
+
+@jit
+def hardtanh(x, min_val, max_val):
+    """y = min(max(x, min_val), max_val); NaN stays NaN."""
+    return min_val if x < min_val else (max_val if x > max_val else x)
+
+
+@jit
+def hardtanh_backward(g, x, min_val, max_val):
+    # PyTorch: 0 at and beyond the edges, g strictly inside (and for NaN x).
+    return like(g, 0) if (x <= min_val or x >= max_val) else g
+
+
+@jit
+def hardsigmoid(x):
+    """y = relu6(x + 3)/6"""
+    return hardtanh(x + like(x, 3), like(x, 0), like(x, 6)) / like(x, 6)
+
+
+@jit
+def hardsigmoid_backward(g, x):
+    # PyTorch: g/6 strictly inside (−3, 3), 0 elsewhere and for NaN x.
+    return g / like(g, 6) if (x > like(x, -3) and x < like(x, 3)) else like(g, 0)
+
+
+@jit
+def logsigmoid(x):
+    """y = log σ(x) = −log(1 + e^−x), computed without overflow; logsigmoid(−100) = −100."""
+    return -log1p_exp(-x)
+
+
+@jit
+def logsigmoid_backward(g, x):
+    return g * sigmoid(-x)
+
+
+@jit
+def sine(x, w0):
+    """y = sin(w0·x) (SIREN)"""
+    return sin(w0 * x)
+
+
+@jit
+def sine_backward(g, x, w0):
+    return g * (w0 * cos(w0 * x))
+
+
+# --- along an axis: one row at a time -------------------------------------------------------
+# A row function reads a 1-D row and writes one; the output row may be the input row itself
+# (in place), so each output element is written only after the reads it depends on.
+
+
+@jit
+def _row_max(x, sign):
+    """max over the row of sign·x (a NaN first element makes it NaN; later NaNs show up anyway)."""
+    m = sign * x[0]
+    for i in range(1, x.shape[0]):
+        v = sign * x[i]
+        if v > m:
+            m = v
+    return m
+
+
+@jit
+def softmax_row(x, y, sign):
+    """y = softmax(sign·x) = e^(sign·x_i − m)/Σ_j e^(sign·x_j − m), m the row maximum.
+
+    Subtracting m keeps every exponent ≤ 0 (no overflow); the sum is taken in float64.
+    sign = −1 gives softmin. A row of −inf gives NaN, as in PyTorch.
+    """
+    n = x.shape[0]
+    if n == 0:
+        return
+    m = _row_max(x, sign)
+    total = 0.0
+    for i in range(n):
+        e = exp(sign * x[i] - m)
+        y[i] = e
+        total += e
+    for i in range(n):
+        y[i] = y[i] / total
+
+
+@jit
+def softmax_backward_row(g, x, dx, sign):
+    # dx = sign·y·(g − Σ g·y), y = softmax(sign·x) recomputed, so no row is stored.
+    n = x.shape[0]
+    if n == 0:
+        return
+    m = _row_max(x, sign)
+    total = 0.0
+    dot = 0.0
+    for i in range(n):
+        e = exp(sign * x[i] - m)
+        total += e
+        dot += g[i] * e
+    mean_g = dot / total
+    for i in range(n):
+        y = exp(sign * x[i] - m) / total
+        dx[i] = sign * y * (g[i] - mean_g)
+
+
+@jit
+def log_softmax_row(x, y, sign):
+    """y = x_i − m − log Σ_j e^(x_j − m), m the row maximum (sign is +1)."""
+    n = x.shape[0]
+    if n == 0:
+        return
+    m = _row_max(x, sign)
+    total = 0.0
+    for i in range(n):
+        total += exp(x[i] - m)
+    log_total = log(total)
+    for i in range(n):
+        y[i] = (x[i] - m) - log_total
+
+
+@jit
+def log_softmax_backward_row(g, x, dx, sign):
+    # dx = g − softmax(x)·Σ g
+    n = x.shape[0]
+    if n == 0:
+        return
+    m = _row_max(x, sign)
+    total = 0.0
+    g_sum = 0.0
+    for i in range(n):
+        total += exp(x[i] - m)
+        g_sum += g[i]
+    for i in range(n):
+        dx[i] = g[i] - exp(x[i] - m) / total * g_sum

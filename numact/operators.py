@@ -1,0 +1,231 @@
+"""The table of operators: one entry per operator drives the public API, the tests and the
+benchmarks.
+
+An entry names the scalar (or row) math of ``numact.activations``, the parameters with their
+PyTorch names and defaults, how the operator is launched (``kind``) and the PyTorch expression
+it must agree with (``reference``, evaluated by the tests with ``torch``, ``F`` and the
+parameters in scope).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import activations as a
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    """A keyword parameter: its PyTorch name, default, and the kernel value it turns into.
+
+    ``to_kernel(op_name, value)`` checks the user's value and returns the number the kernel
+    receives; it raises ``TypeError``/``ValueError`` naming the operator and the parameter.
+    """
+
+    name: str
+    default: Any = REQUIRED
+    to_kernel: Callable[[str, str, Any], float] | None = None
+
+    def kernel_value(self, op_name: str, value: Any) -> float:
+        if self.to_kernel is not None:
+            return self.to_kernel(op_name, self.name, value)
+        return real_number(op_name, self.name, value)
+
+
+def real_number(op_name: str, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not _is_real_scalar(value):
+        raise TypeError(f"numact.{op_name}: {name} must be a real number, got {value!r}")
+    return float(value)
+
+
+def _is_real_scalar(value: Any) -> bool:
+    import numpy as np
+
+    return isinstance(value, (np.integer, np.floating)) or (
+        isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"
+    )
+
+
+def nonzero(op_name: str, name: str, value: Any) -> float:
+    number = real_number(op_name, name, value)
+    if number == 0:
+        raise ValueError(f"numact.{op_name}: {name} must be nonzero, got {value!r}")
+    return number
+
+
+def choice(**values: float) -> Callable[[str, str, Any], float]:
+    """A parameter that takes one of a few strings, each meaning one kernel value."""
+
+    def to_kernel(op_name: str, name: str, value: Any) -> float:
+        if not isinstance(value, str) or value not in values:
+            allowed = " or ".join(repr(v) for v in values)
+            raise ValueError(f"numact.{op_name}: {name} must be {allowed}, got {value!r}")
+        return values[value]
+
+    return to_kernel
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation of the catalogue.
+
+    kind: ``"elementwise"`` (forward ``f(x, *params)``, backward ``f(g, x, *params)``),
+    ``"rowwise"`` (row functions along ``axis``), or ``"channelwise"`` (PReLU: a weight per
+    channel on axis 1, with a reduction for the weight's gradient).
+    fixed: kernel arguments that follow the user's parameters (relu is threshold at 0 → 0).
+    kinks: the points where the derivative jumps, given the parameters (finite differences
+    stay away from them).
+    """
+
+    name: str
+    summary: str
+    forward: Any
+    backward: Any
+    reference: str
+    formula: str
+    derivative: str
+    params: tuple[Param, ...] = ()
+    fixed: tuple[float, ...] = ()
+    kind: str = "elementwise"
+    kinks: Callable[..., list[float]] = field(default=lambda **params: [])
+    weight_backward: Any = None
+
+
+ACTIVATIONS: tuple[Activation, ...] = (
+    Activation(
+        "linear", "Scales by a constant.", a.linear, a.linear_backward, "c * x",
+        "c·x", "c", params=(Param("c", 1.0),),
+    ),
+    Activation(
+        "sigmoid", "The logistic function.", a.sigmoid, a.sigmoid_backward, "torch.sigmoid(x)",
+        "1/(1 + e^−x)", "y(1 − y), computed as σ(x)σ(−x) to keep relative precision",
+    ),
+    Activation(
+        "tanh", "The hyperbolic tangent.", a.tanh_, a.tanh_backward, "torch.tanh(x)",
+        "(e^x − e^−x)/(e^x + e^−x)", "1 − y², computed as sech²x = 4e^−2|x|/(1 + e^−2|x|)²",
+    ),
+    Activation(
+        "relu", "The rectifier.", a.threshold, a.threshold_backward, "F.relu(x)",
+        "max(0, x)", "1 if x > 0 else 0 (0 at x = 0)", fixed=(0.0, 0.0),
+        kinks=lambda: [0.0],
+    ),
+    Activation(
+        "leaky_relu", "The rectifier with a small slope for negative inputs.",
+        a.leaky_relu, a.leaky_relu_backward, "F.leaky_relu(x, negative_slope)",
+        "x if x ≥ 0 else negative_slope·x", "1 if x > 0 else negative_slope",
+        params=(Param("negative_slope", 0.01),), kinks=lambda negative_slope: [0.0],
+    ),
+    Activation(
+        "prelu", "The rectifier with a learned slope, one value or one per channel (axis 1).",
+        a.leaky_relu, a.leaky_relu_backward, "F.prelu(x, weight)",
+        "x if x ≥ 0 else weight·x",
+        "x: 1 if x > 0 else weight; weight: Σ x·g over x ≤ 0, reduced to weight's shape",
+        kind="channelwise", kinks=lambda: [0.0], weight_backward=a.prelu_weight_backward,
+    ),
+    Activation(
+        "softplus", "A smooth rectifier.", a.softplus, a.softplus_backward,
+        "F.softplus(x, beta, threshold)",
+        "log(1 + e^(βx))/β, and x where βx > threshold", "σ(βx), and 1 where βx > threshold",
+        params=(Param("beta", 1.0), Param("threshold", 20.0)),
+        kinks=lambda beta, threshold: [threshold / beta],
+    ),
+    Activation(
+        "elu", "The exponential linear unit.", a.elu, a.elu_backward, "F.elu(x, alpha)",
+        "x if x > 0 else α(e^x − 1)", "1 if x > 0 else α·e^x",
+        params=(Param("alpha", 1.0),), kinks=lambda alpha: [0.0],
+    ),
+    Activation(
+        "celu", "The continuously differentiable ELU.", a.celu, a.celu_backward,
+        "F.celu(x, alpha)",
+        "max(0, x) + min(0, α(e^(x/α) − 1))", "1 if x > 0 else e^(x/α)",
+        params=(Param("alpha", 1.0, nonzero),), kinks=lambda alpha: [0.0],
+    ),
+    Activation(
+        "selu", "The self-normalising ELU.", a.selu, a.selu_backward, "F.selu(x)",
+        "scale·(max(0, x) + min(0, α(e^x − 1))), α = 1.67326…, scale = 1.05070…",
+        "scale if x > 0 else scale·α·e^x",
+        kinks=lambda: [0.0],
+    ),
+    Activation(
+        "gelu", "The Gaussian error linear unit.", a.gelu, a.gelu_backward,
+        "F.gelu(x, approximate=approximate)",
+        "x·Φ(x); with approximate='tanh', x(1 + tanh(√(2/π)(x + 0.044715x³)))/2",
+        "Φ(x) + x·φ(x), or the tanh form's derivative",
+        params=(Param("approximate", "none", choice(none=0.0, tanh=1.0)),),
+    ),
+    Activation(
+        "relu6", "The rectifier capped at 6.", a.hardtanh, a.hardtanh_backward, "F.relu6(x)",
+        "min(max(0, x), 6)", "1 if 0 < x < 6 else 0", fixed=(0.0, 6.0),
+        kinks=lambda: [0.0, 6.0],
+    ),
+    Activation(
+        "hardtanh", "Clips to [min_val, max_val].", a.hardtanh, a.hardtanh_backward,
+        "F.hardtanh(x, min_val, max_val)",
+        "min(max(x, min_val), max_val)", "1 if min_val < x < max_val else 0",
+        params=(Param("min_val", -1.0), Param("max_val", 1.0)),
+        kinks=lambda min_val, max_val: [min_val, max_val],
+    ),
+    Activation(
+        "hardsigmoid", "A piecewise-linear sigmoid.", a.hardsigmoid, a.hardsigmoid_backward,
+        "F.hardsigmoid(x)", "relu6(x + 3)/6", "1/6 if −3 < x < 3 else 0",
+        kinks=lambda: [-3.0, 3.0],
+    ),
+    Activation(
+        "threshold", "Replaces values at or below a threshold.", a.threshold,
+        a.threshold_backward, "F.threshold(x, threshold, value)",
+        "x if x > threshold else value", "1 if x > threshold else 0",
+        params=(Param("threshold"), Param("value")),
+        kinks=lambda threshold, value: [threshold],
+    ),
+    Activation(
+        "logsigmoid", "The logarithm of the sigmoid.", a.logsigmoid, a.logsigmoid_backward,
+        "F.logsigmoid(x)", "log(1/(1 + e^−x)) = −softplus(−x)", "1 − σ(x) = σ(−x)",
+    ),
+    Activation(
+        "softmin", "Softmax of the negated input along an axis.", a.softmax_row,
+        a.softmax_backward_row, "F.softmin(x, dim=axis)",
+        "e^(−x_i)/Σ_j e^(−x_j) along axis", "−(softmax's VJP at −x)",
+        kind="rowwise", fixed=(-1.0,),
+    ),
+    Activation(
+        "softmax", "Normalised exponentials along an axis.", a.softmax_row,
+        a.softmax_backward_row, "F.softmax(x, dim=axis)",
+        "e^(x_i)/Σ_j e^(x_j) along axis", "y·(g − Σ g·y)", kind="rowwise", fixed=(1.0,),
+    ),
+    Activation(
+        "log_softmax", "The logarithm of softmax along an axis.", a.log_softmax_row,
+        a.log_softmax_backward_row, "F.log_softmax(x, dim=axis)",
+        "x_i − log Σ_j e^(x_j) along axis", "g − e^y·Σ g", kind="rowwise", fixed=(1.0,),
+    ),
+    Activation(
+        "sine", "The SIREN activation.", a.sine, a.sine_backward, "torch.sin(w0 * x)",
+        "sin(w0·x)", "w0·cos(w0·x)", params=(Param("w0", 30.0),),
+    ),
+)
+
+OPERATORS = {op.name: op for op in ACTIVATIONS}
+
+
+def kernel_args(op: Activation, params: dict[str, Any]) -> tuple[float, ...]:
+    """The kernel's trailing arguments: the user's parameters, checked, then ``op.fixed``."""
+    values = tuple(p.kernel_value(op.name, params[p.name]) for p in op.params)
+    return values + op.fixed
+
+
+def markdown_table() -> str:
+    """The README's operator table."""
+    rows = ["| operator | forward | parameters (defaults) | torch reference |", "|---|---|---|---|"]
+    for op in ACTIVATIONS:
+        params = ", ".join(
+            p.name if p.default is REQUIRED else f"{p.name}={p.default!r}" for p in op.params
+        )
+        if op.kind == "rowwise":
+            params = "axis=-1"
+        elif op.kind == "channelwise":
+            params = "weight (1 value or one per channel)"
+        rows.append(f"| `{op.name}` | {op.formula} | {params} | `{op.reference}` |")
+    return "\n".join(rows)
+
