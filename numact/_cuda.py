@@ -25,6 +25,22 @@ else:
     from numba.cuda.cudadrv.devicearray import DeviceNDArray as DeviceArray
 
 
+if SIMULATOR:
+
+    def _row(a, o, i):
+        """Row (o, :, i) of a 3-D array. The simulator hands kernels wrapped arrays, and the
+        @jit row functions take the NumPy view inside."""
+        return a._ary[o, :, i]
+
+else:
+
+    @cuda.jit(device=True, inline="always")
+    def _row(a, o, i):
+        """Row (o, :, i) of a 3-D array, inlined in Numba's IR: a compiled device function
+        may not return a view."""
+        return a[o, :, i]
+
+
 def is_device_array(obj) -> bool:
     return isinstance(obj, DeviceArray)
 
@@ -151,7 +167,7 @@ def map_rows(f):
         inner = x.shape[2]
         for r in range(cuda.grid(1), x.shape[0] * inner, cuda.gridsize(1)):
             o, i = r // inner, r % inner
-            f(x[o, :, i], out[o, :, i], *args)
+            f(_row(x, o, i), _row(out, o, i), *args)
 
     return _launcher(kernel, _rows)
 
@@ -165,7 +181,7 @@ def map_rows_binary(f):
         inner = x.shape[2]
         for r in range(cuda.grid(1), x.shape[0] * inner, cuda.gridsize(1)):
             o, i = r // inner, r % inner
-            f(g[o, :, i], x[o, :, i], out[o, :, i], *args)
+            f(_row(g, o, i), _row(x, o, i), _row(out, o, i), *args)
 
     return _launcher(kernel, _rows)
 

@@ -121,12 +121,12 @@ def elu_family(x, alpha, scale, input_scale):
 
     expm1 keeps relative precision near 0.
     """
-    return scale * x if x > 0 else scale * alpha * expm1(x * input_scale)
+    return scale * alpha * expm1(x * input_scale) if x <= 0 else scale * x
 
 
 @jit
 def elu_family_backward(g, x, alpha, scale, input_scale):
-    return g * scale if x > 0 else g * (scale * alpha * input_scale) * exp(x * input_scale)
+    return g * (scale * alpha * input_scale) * exp(x * input_scale) if x <= 0 else g * scale
 
 
 @jit

@@ -21,13 +21,14 @@ REQUIRED = object()
 class Param:
     """A keyword parameter: its PyTorch name, default, and the kernel value it turns into.
 
-    ``to_kernel(op_name, value)`` checks the user's value and returns the number the kernel
+    ``to_kernel(op_name, name, value)`` checks the user's value and returns the number the kernel
     receives; it raises ``TypeError``/``ValueError`` naming the operator and the parameter.
     """
 
     name: str
     default: Any = REQUIRED
     to_kernel: Callable[[str, str, Any], float] | None = None
+    example: Any = None  # another valid value: the tests and benchmarks use it beside the default
 
     def kernel_value(self, op_name: str, value: Any) -> float:
         if self.to_kernel is not None:
@@ -97,7 +98,7 @@ class Activation:
 ACTIVATIONS: tuple[Activation, ...] = (
     Activation(
         "linear", "Scales by a constant.", a.linear, a.linear_backward, "c * x",
-        "c·x", "c", params=(Param("c", 1.0),),
+        "c·x", "c", params=(Param("c", 1.0, example=-2.5),),
     ),
     Activation(
         "sigmoid", "The logistic function.", a.sigmoid, a.sigmoid_backward, "torch.sigmoid(x)",
@@ -116,7 +117,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
         "leaky_relu", "The rectifier with a small slope for negative inputs.",
         a.leaky_relu, a.leaky_relu_backward, "F.leaky_relu(x, negative_slope)",
         "x if x ≥ 0 else negative_slope·x", "1 if x > 0 else negative_slope",
-        params=(Param("negative_slope", 0.01),), kinks=lambda negative_slope: [0.0],
+        params=(Param("negative_slope", 0.01, example=0.2),), kinks=lambda negative_slope: [0.0],
     ),
     Activation(
         "prelu", "The rectifier with a learned slope, one value or one per channel (axis 1).",
@@ -129,19 +130,19 @@ ACTIVATIONS: tuple[Activation, ...] = (
         "softplus", "A smooth rectifier.", a.softplus, a.softplus_backward,
         "F.softplus(x, beta, threshold)",
         "log(1 + e^(βx))/β, and x where βx > threshold", "σ(βx), and 1 where βx > threshold",
-        params=(Param("beta", 1.0), Param("threshold", 20.0)),
+        params=(Param("beta", 1.0, example=2.0), Param("threshold", 20.0, example=5.0)),
         kinks=lambda beta, threshold: [threshold / beta],
     ),
     Activation(
         "elu", "The exponential linear unit.", a.elu, a.elu_backward, "F.elu(x, alpha)",
         "x if x > 0 else α(e^x − 1)", "1 if x > 0 else α·e^x",
-        params=(Param("alpha", 1.0),), kinks=lambda alpha: [0.0],
+        params=(Param("alpha", 1.0, example=0.5),), kinks=lambda alpha: [0.0],
     ),
     Activation(
         "celu", "The continuously differentiable ELU.", a.celu, a.celu_backward,
         "F.celu(x, alpha)",
         "max(0, x) + min(0, α(e^(x/α) − 1))", "1 if x > 0 else e^(x/α)",
-        params=(Param("alpha", 1.0, nonzero),), kinks=lambda alpha: [0.0],
+        params=(Param("alpha", 1.0, nonzero, example=2.0),), kinks=lambda alpha: [0.0],
     ),
     Activation(
         "selu", "The self-normalising ELU.", a.selu, a.selu_backward, "F.selu(x)",
@@ -154,7 +155,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
         "F.gelu(x, approximate=approximate)",
         "x·Φ(x); with approximate='tanh', x(1 + tanh(√(2/π)(x + 0.044715x³)))/2",
         "Φ(x) + x·φ(x), or the tanh form's derivative",
-        params=(Param("approximate", "none", choice(none=0.0, tanh=1.0)),),
+        params=(Param("approximate", "none", choice(none=0.0, tanh=1.0), example="tanh"),),
     ),
     Activation(
         "relu6", "The rectifier capped at 6.", a.hardtanh, a.hardtanh_backward, "F.relu6(x)",
@@ -165,7 +166,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
         "hardtanh", "Clips to [min_val, max_val].", a.hardtanh, a.hardtanh_backward,
         "F.hardtanh(x, min_val, max_val)",
         "min(max(x, min_val), max_val)", "1 if min_val < x < max_val else 0",
-        params=(Param("min_val", -1.0), Param("max_val", 1.0)),
+        params=(Param("min_val", -1.0, example=-2.0), Param("max_val", 1.0, example=0.5)),
         kinks=lambda min_val, max_val: [min_val, max_val],
     ),
     Activation(
@@ -177,7 +178,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
         "threshold", "Replaces values at or below a threshold.", a.threshold,
         a.threshold_backward, "F.threshold(x, threshold, value)",
         "x if x > threshold else value", "1 if x > threshold else 0",
-        params=(Param("threshold"), Param("value")),
+        params=(Param("threshold", example=0.5), Param("value", example=-2.0)),
         kinks=lambda threshold, value: [threshold],
     ),
     Activation(
@@ -202,7 +203,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         "sine", "The SIREN activation.", a.sine, a.sine_backward, "torch.sin(w0 * x)",
-        "sin(w0·x)", "w0·cos(w0·x)", params=(Param("w0", 30.0),),
+        "sin(w0·x)", "w0·cos(w0·x)", params=(Param("w0", 30.0, example=1.0),),
     ),
 )
 
@@ -229,3 +230,11 @@ def markdown_table() -> str:
         rows.append(f"| `{op.name}` | {op.formula} | {params} | `{op.reference}` |")
     return "\n".join(rows)
 
+
+
+def param_cases(op: Activation) -> list[dict[str, Any]]:
+    """Parameter sets to exercise: the defaults (examples stand in for required ones), then
+    every parameter at its example value."""
+    defaults = {p.name: p.example if p.default is REQUIRED else p.default for p in op.params}
+    examples = {p.name: p.example for p in op.params}
+    return [defaults] if defaults == examples else [defaults, examples]

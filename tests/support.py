@@ -1,0 +1,125 @@
+"""What the tests share: the target under test, inputs, PyTorch references, comparisons."""
+
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import numact
+from numact.operators import ACTIVATIONS
+
+SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+TARGET = "cuda" if SIMULATOR else "cpu"
+
+# float32: within 1e-5 relative or 1e-6 absolute of the float64 truth; float64: within 1e-10.
+TOLERANCE = {np.float32: (1e-5, 1e-6), np.float64: (1e-10, 1e-14)}
+
+# Where PyTorch's float64 kernel itself rounds like float32, its float64 result is only that good:
+# hardsigmoid_backward multiplies by 1.0f/6.0f, a float32 constant (numact divides by 6).
+TORCH_FLOAT64_ROUNDING = {"hardsigmoid_backward": 1e-7}
+
+SPECIAL_POINTS = [
+    0.0, -0.0, 1e-8, -1e-8, 3.0, -3.0, 6.0, -6.0, 20.0, -20.0, 88.0, -88.0, 1e4, -1e4,
+    np.inf, -np.inf, np.nan,
+]
+
+ELEMENTWISE = [op for op in ACTIVATIONS if op.kind == "elementwise"]
+ROWWISE = [op for op in ACTIVATIONS if op.kind == "rowwise"]
+UNARY = ELEMENTWISE + ROWWISE  # the operators whose only array input is x
+
+
+def to_target(a):
+    """A NumPy array on the target under test."""
+    if TARGET == "cpu":
+        return a
+    from numba import cuda
+
+    return cuda.to_device(np.ascontiguousarray(a))
+
+
+def to_host(a):
+    return a if isinstance(a, np.ndarray) else a.copy_to_host()
+
+
+def forward(op, x, params):
+    return getattr(numact, op.name)(x, **params)
+
+
+def backward(op, g, x, params):
+    return getattr(numact, f"{op.name}_backward")(g, x, **params)
+
+
+def op_params(op, params):
+    """The keyword arguments of a call: the parameters, and axis for the softmax family."""
+    return dict(params, axis=-1) if op.kind == "rowwise" else dict(params)
+
+
+def elementwise_inputs(op, params, dtype, seed=0):
+    """Random values over ±8, the special points, and the kinks with their neighbours."""
+    rng = np.random.default_rng(seed)
+    kinks = op.kinks(**{k: v for k, v in params.items() if k in {p.name for p in op.params}})
+    near = [k + d for k in kinks for d in (0.0, -1e-3, 1e-3)]
+    x = np.concatenate([rng.normal(0, 4, 64), SPECIAL_POINTS, near])
+    return x.astype(dtype)
+
+
+def row_inputs(dtype, seed=0):
+    """Rows of 25: random, wide, extreme, with ±inf, with NaN, and all −inf."""
+    rng = np.random.default_rng(seed)
+    rows = [rng.normal(0, 3, 25), rng.normal(0, 30, 25), rng.uniform(-1e4, 1e4, 25)]
+    with_inf = rng.normal(0, 1, 25)
+    with_inf[3] = np.inf
+    with_neg_inf = rng.normal(0, 1, 25)
+    with_neg_inf[[1, 7]] = -np.inf
+    with_nan = rng.normal(0, 1, 25)
+    with_nan[5] = np.nan
+    rows += [with_inf, with_neg_inf, with_nan, np.full(25, -np.inf), np.full(25, 88.0)]
+    return np.stack(rows).astype(dtype)
+
+
+def inputs(op, params, dtype, seed=0):
+    return row_inputs(dtype, seed) if op.kind == "rowwise" else elementwise_inputs(op, params, dtype, seed)
+
+
+def reference(op, x, params, g=None):
+    """PyTorch's forward on x (and, given g, its vector-Jacobian product) in x's dtype."""
+    t = torch.tensor(x, requires_grad=g is not None)
+    scope = {"torch": torch, "F": F, "x": t, **params}
+    if op.kind == "rowwise":
+        scope["axis"] = params.get("axis", -1)
+    y = eval(op.reference, scope)  # noqa: S307 - the table's reference expression
+    if g is None:
+        return y.detach().numpy()
+    (grad,) = torch.autograd.grad(y, t, torch.as_tensor(g, dtype=t.dtype).expand_as(y))
+    return grad.numpy()
+
+
+def assert_close(ours, truth, torch_low, dtype, what="", x=None):
+    """ours matches the float64 truth within the dtype's tolerance, wherever PyTorch's own
+    result in the same dtype (torch_low) does; elsewhere it is at worst 4× further off than
+    PyTorch's. NaN must stand where the truth has NaN; infinities must be equal."""
+    rtol, atol = TOLERANCE[dtype]
+    if dtype == np.float64:
+        rtol = max(rtol, TORCH_FLOAT64_ROUNDING.get(what.split("{")[0], 0.0))
+    ours = np.asarray(ours, np.float64).ravel()
+    truth = np.asarray(truth, np.float64).ravel()
+    torch_low = np.asarray(torch_low, np.float64).ravel()
+    with np.errstate(invalid="ignore"):
+        same = (ours == truth) | (np.isnan(ours) & np.isnan(truth))
+        error = np.abs(ours - truth)
+        tol = atol + rtol * np.abs(truth)
+        torch_error = np.abs(torch_low - truth)
+        torch_off = ~((torch_low == truth) | (np.isnan(torch_low) & np.isnan(truth)) | (torch_error <= tol))
+        like_torch = (ours == torch_low) | (np.isnan(ours) & np.isnan(torch_low))
+        ok = same | (error <= tol) | (torch_off & ((error <= 4 * torch_error) | like_torch))
+    if not ok.all():
+        bad = np.flatnonzero(~ok)
+        worst = bad[np.argsort(-np.nan_to_num(error[bad], nan=np.inf))][:10]
+        lines = [f"{what}: {bad.size} of {ok.size} elements off (rtol {rtol}, atol {atol})"]
+        xs = None if x is None else np.asarray(x, np.float64).ravel()
+        lines += [
+            f"  [{i}]{'' if xs is None else f' x {xs[i]!r}'} ours {ours[i]!r}  truth {truth[i]!r}  torch {torch_low[i]!r}  error {error[i]:.3g}"
+            for i in worst
+        ]
+        raise AssertionError("\n".join(lines))
