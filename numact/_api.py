@@ -123,7 +123,7 @@ def _grad_output(name: str, target, g, shape: tuple, dtype: np.dtype):
 
 def elementwise_forward(op: Activation, x, values: tuple, out):
     name = op.name
-    target = _target(name, {"x": x, "out": out})
+    target = _target(name, {"x": x})
     x = _input(name, target, "x", x)
     dtype = result_dtype(name, "x", x.dtype)
     compute = compute_dtype(dtype)
@@ -138,7 +138,7 @@ def elementwise_forward(op: Activation, x, values: tuple, out):
 
 def elementwise_backward(op: Activation, g, x, values: tuple, out):
     name = f"{op.name}_backward"
-    target = _target(name, {"grad_output": g, "x": x, "out": out})
+    target = _target(name, {"grad_output": g, "x": x})
     x = _input(name, target, "x", x)
     g = _input(name, target, "grad_output", g)
     dtype = result_dtype(name, "x", x.dtype)
@@ -170,7 +170,7 @@ def _rows_shape(name: str, shape: tuple, axis: Any) -> tuple[int, int, int]:
 
 def rowwise_forward(op: Activation, x, axis, out):
     name = op.name
-    target = _target(name, {"x": x, "out": out})
+    target = _target(name, {"x": x})
     x = _input(name, target, "x", x)
     dtype = result_dtype(name, "x", x.dtype)
     compute = compute_dtype(dtype)
@@ -185,7 +185,7 @@ def rowwise_forward(op: Activation, x, axis, out):
 
 def rowwise_backward(op: Activation, g, x, axis, out):
     name = f"{op.name}_backward"
-    target = _target(name, {"grad_output": g, "x": x, "out": out})
+    target = _target(name, {"grad_output": g, "x": x})
     x = _input(name, target, "x", x)
     g = _input(name, target, "grad_output", g)
     dtype = result_dtype(name, "x", x.dtype)
@@ -225,7 +225,7 @@ def _weight(name: str, target, weight, channels: int, dtype: np.dtype):
 
 def channelwise_forward(op: Activation, x, weight, out):
     name = op.name
-    target = _target(name, {"x": x, "weight": weight, "out": out})
+    target = _target(name, {"x": x, "weight": weight})
     x = _input(name, target, "x", x)
     dtype = result_dtype(name, "x", x.dtype)
     compute = compute_dtype(dtype)
@@ -242,9 +242,7 @@ def channelwise_forward(op: Activation, x, weight, out):
 def channelwise_backward(op: Activation, g, x, weight, out):
     name = f"{op.name}_backward"
     out_x, out_w = (None, None) if out is None else out
-    target = _target(
-        name, {"grad_output": g, "x": x, "weight": weight, "out[0]": out_x, "out[1]": out_w}
-    )
+    target = _target(name, {"grad_output": g, "x": x, "weight": weight})
     x = _input(name, target, "x", x)
     g = _input(name, target, "grad_output", g)
     dtype = result_dtype(name, "x", x.dtype)

@@ -111,7 +111,7 @@ def is_writeable(a) -> bool:
 
 
 def from_host(a: np.ndarray):
-    return cuda.to_device(np.ascontiguousarray(a))
+    return cuda.to_device(np.asarray(a, order="C"))
 
 
 def _launcher(kernel, size_of, blocks=_blocks):

@@ -35,7 +35,7 @@ def to_target(a):
         return a
     from numba import cuda
 
-    return cuda.to_device(np.ascontiguousarray(a))
+    return cuda.to_device(np.asarray(a, order="C"))
 
 
 def to_host(a):

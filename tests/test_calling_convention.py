@@ -1,0 +1,325 @@
+"""SPEC.md's calling convention: shapes and strides, out=, the dtype policy, bad input,
+threads and the compile cache."""
+
+import concurrent.futures
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+import numact
+from numact.operators import param_cases
+from support import (
+    ROWWISE, UNARY, assert_close, backward, forward, op_params, reference, to_host,
+    to_target,
+)
+
+OPS = [pytest.param(op, id=op.name) for op in UNARY]
+
+
+def call_params(op):
+    return op_params(op, param_cases(op)[0])
+
+
+def random(shape, dtype=np.float64, seed=0):
+    return np.random.default_rng(seed).normal(0, 3, shape).astype(dtype)
+
+
+# --- shapes and strides ---------------------------------------------------------------------
+
+VIEWS = {
+    "transposed": lambda a: a.T,
+    "fortran": np.asfortranarray,
+    "negative-strides": lambda a: a[::-1, ::-2],
+    "column": lambda a: a[:, 7],
+}
+
+
+@pytest.mark.cpu_only
+@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("op", OPS)
+def test_any_strides_give_the_contiguous_result(op, view):
+    params = call_params(op)
+    x = VIEWS[view](random((41, 401)))
+    g = VIEWS[view](random((41, 401), seed=1))
+    expected = forward(op, np.ascontiguousarray(x), params)
+    np.testing.assert_array_equal(forward(op, x, params), expected)
+    np.testing.assert_array_equal(
+        backward(op, g, x, params), backward(op, np.ascontiguousarray(g), np.ascontiguousarray(x), params)
+    )
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (1,), (3, 0), (1023,)], ids=str)
+@pytest.mark.parametrize("op", OPS)
+def test_scalar_empty_and_odd_shapes(op, shape):
+    params = call_params(op)
+    x = random(shape)
+    y = to_host(forward(op, to_target(x), params))
+    dx = to_host(backward(op, to_target(np.ones(shape)), to_target(x), params))
+    assert y.shape == dx.shape == shape
+    truth, grad_truth = reference(op, x, params), reference(op, x, params, np.ones(shape))
+    assert_close(y, truth, truth, np.float64, op.name)
+    assert_close(dx, grad_truth, grad_truth, np.float64, f"{op.name}_backward")
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -2])
+@pytest.mark.parametrize("op", [pytest.param(op, id=op.name) for op in ROWWISE])
+def test_every_axis_matches_torch(op, axis):
+    x, g = random((3, 4, 5)), random((3, 4, 5), seed=1)
+    y = to_host(forward(op, to_target(x), {"axis": axis}))
+    dx = to_host(backward(op, to_target(g), to_target(x), {"axis": axis}))
+    np.testing.assert_allclose(y, reference(op, x, {"axis": axis}), rtol=1e-12)
+    np.testing.assert_allclose(dx, reference(op, x, {"axis": axis}, g), rtol=1e-10, atol=1e-14)
+
+
+# --- out= -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_out_receives_the_result(op):
+    params = call_params(op)
+    x = random((6, 7))
+    out = to_target(np.zeros((6, 7)))
+    assert forward(op, to_target(x), {**params, "out": out}) is out
+    np.testing.assert_array_equal(to_host(out), to_host(forward(op, to_target(x), params)))
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_in_place_forward_and_backward(op):
+    params = call_params(op)
+    x, g = random((6, 7)), random((6, 7), seed=1)
+    y, dx = forward(op, x, params), backward(op, g, x, params)
+    x_t = to_target(x.copy())
+    forward(op, x_t, {**params, "out": x_t})
+    np.testing.assert_array_equal(to_host(x_t), y)
+    for into in ("g", "x"):
+        g_t, x_t = to_target(g.copy()), to_target(x.copy())
+        backward(op, g_t, x_t, {**params, "out": g_t if into == "g" else x_t})
+        np.testing.assert_array_equal(to_host(g_t if into == "g" else x_t), dx)
+
+
+@pytest.mark.cpu_only
+@pytest.mark.parametrize("op", OPS)
+def test_an_out_that_partly_overlaps_the_input_gets_the_same_result(op):
+    params = call_params(op)
+    a = random(101)
+    expected = forward(op, a[1:].copy(), params)
+    forward(op, a[1:], {**params, "out": a[:-1]})
+    np.testing.assert_array_equal(a[:-1], expected)
+
+
+BAD_OUTS = {
+    "shape": lambda x: np.full((7, 6), 5.0),
+    "dtype": lambda x: np.full(x.shape, 5.0, np.float32),
+    "kind": lambda x: [[5.0] * 7] * 6,
+}
+
+
+@pytest.mark.parametrize("bad", BAD_OUTS)
+@pytest.mark.parametrize("op", OPS)
+def test_a_wrong_out_is_refused_before_anything_is_written(op, bad):
+    params = call_params(op)
+    x = random((6, 7))
+    out = BAD_OUTS[bad](x)
+    out_t = to_target(out) if isinstance(out, np.ndarray) else out
+    with pytest.raises(ValueError, match=rf"numact\.{op.name}: out "):
+        forward(op, to_target(x), {**params, "out": out_t})
+    with pytest.raises(ValueError, match=rf"numact\.{op.name}_backward: out "):
+        backward(op, to_target(x), to_target(x), {**params, "out": out_t})
+    if isinstance(out, np.ndarray):
+        np.testing.assert_array_equal(to_host(out_t), 5.0)
+
+
+@pytest.mark.cpu_only
+def test_a_read_only_out_is_refused():
+    out = np.zeros(4)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="numact.sigmoid: out is read-only"):
+        numact.sigmoid(np.ones(4), out=out)
+
+
+# --- dtypes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_float16_is_computed_in_float32_and_returned_as_float16(op):
+    params = call_params(op)
+    x = random(50, np.float16)
+    y = to_host(forward(op, to_target(x), params))
+    dx = to_host(backward(op, to_target(np.ones(50, np.float16)), to_target(x), params))
+    assert y.dtype == dx.dtype == np.float16
+    np.testing.assert_array_equal(y, forward(op, x.astype(np.float32), params).astype(np.float16))
+    np.testing.assert_array_equal(
+        dx, backward(op, np.ones(50, np.float32), x.astype(np.float32), params).astype(np.float16)
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.uint8, np.int16, np.int32, np.int64, np.uint64])
+@pytest.mark.parametrize("op", OPS)
+def test_integers_and_bool_are_promoted_as_np_exp_promotes_them(op, dtype):
+    params = call_params(op)
+    x = np.arange(-4, 5).astype(dtype)
+    promoted = np.exp(np.zeros(1, dtype)).dtype
+    y = to_host(forward(op, to_target(x), params))
+    assert y.dtype == promoted
+    np.testing.assert_array_equal(y, to_host(forward(op, to_target(x.astype(promoted)), params)))
+
+
+@pytest.mark.cpu_only
+@pytest.mark.parametrize(
+    "x", [np.ones(3, np.complex64), np.array([1, None]), np.array(["a"]), np.array(["2020-01-01"], "M8[D]")],
+    ids=["complex", "object", "str", "datetime"],
+)
+@pytest.mark.parametrize("op", OPS)
+def test_other_dtypes_are_a_type_error_naming_the_operator_and_dtype(op, x):
+    params = call_params(op)
+    with pytest.raises(TypeError, match=rf"numact\.{op.name}: x has dtype {re.escape(str(x.dtype))}"):
+        forward(op, x, params)
+    with pytest.raises(TypeError, match=rf"numact\.{op.name}_backward: grad_output has dtype"):
+        backward(op, x, np.ones(x.shape), params)
+
+
+# --- bad arguments --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_a_grad_output_that_does_not_broadcast_is_refused(op):
+    params = call_params(op)
+    x, out = to_target(random((4, 5))), to_target(np.full((4, 5), 5.0))
+    with pytest.raises(ValueError, match=rf"numact\.{op.name}_backward: grad_output has shape \(3,\)"):
+        backward(op, to_target(np.ones(3)), x, {**params, "out": out})
+    np.testing.assert_array_equal(to_host(out), 5.0)
+
+
+BAD_PARAMS = [
+    ("celu", {"alpha": 0.0}, ValueError, "alpha must be nonzero"),
+    ("gelu", {"approximate": "erf"}, ValueError, "approximate must be 'none' or 'tanh'"),
+    ("softplus", {"beta": "2"}, TypeError, "beta must be a real number"),
+    ("leaky_relu", {"negative_slope": None}, TypeError, "negative_slope must be a real number"),
+    ("hardtanh", {"min_val": True}, TypeError, "min_val must be a real number"),
+]
+
+
+@pytest.mark.parametrize("name, params, error, message", BAD_PARAMS, ids=[p[0] for p in BAD_PARAMS])
+def test_a_bad_parameter_is_refused_before_anything_is_written(name, params, error, message):
+    out = to_target(np.full(3, 5.0))
+    with pytest.raises(error, match=rf"numact\.{name}: {message}"):
+        getattr(numact, name)(to_target(np.ones(3)), **params, out=out)
+    with pytest.raises(error, match=rf"numact\.{name}: {message}"):
+        getattr(numact, f"{name}_backward")(to_target(np.ones(3)), to_target(np.ones(3)), **params, out=out)
+    np.testing.assert_array_equal(to_host(out), 5.0)
+
+
+def test_threshold_needs_its_threshold_and_value():
+    with pytest.raises(TypeError, match="missing 2 required positional arguments"):
+        numact.threshold(np.ones(3))
+    np.testing.assert_array_equal(numact.threshold(np.array([0.0, 1.0]), 0.5, -1.0), [-1.0, 1.0])
+
+
+def test_an_unknown_keyword_is_a_type_error():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'slope'"):
+        numact.leaky_relu(np.ones(3), slope=0.1)
+
+
+@pytest.mark.parametrize("op", [pytest.param(op, id=op.name) for op in ROWWISE])
+def test_a_bad_axis_is_refused(op):
+    x = to_target(np.ones((2, 3)))
+    with pytest.raises(np.exceptions.AxisError, match=op.name):
+        forward(op, x, {"axis": 2})
+    with pytest.raises(np.exceptions.AxisError, match=op.name):
+        backward(op, x, x, {"axis": -3})
+    with pytest.raises(TypeError, match=rf"numact\.{op.name}: axis must be an integer"):
+        forward(op, x, {"axis": 1.0})
+
+
+# --- CUDA arrays ----------------------------------------------------------------------------
+
+
+@pytest.mark.cuda_only
+@pytest.mark.parametrize("op", OPS)
+def test_the_gpu_result_equals_the_cpu_result(op):
+    params = call_params(op)
+    x, g = random((5, 13), np.float32), random((5, 13), np.float32, seed=1)
+    np.testing.assert_array_equal(to_host(forward(op, to_target(x), params)), forward(op, x, params))
+    np.testing.assert_array_equal(
+        to_host(backward(op, to_target(g), to_target(x), params)), backward(op, g, x, params)
+    )
+
+
+@pytest.mark.cuda_only
+def test_gpu_and_host_arrays_are_not_mixed():
+    from numba import cuda
+
+    x = cuda.to_device(np.ones(4))
+    with pytest.raises(TypeError, match="numact.sigmoid_backward: x on the GPU but grad_output in host memory"):
+        numact.sigmoid_backward(np.ones(4), x)
+    with pytest.raises(ValueError, match="numact.sigmoid: out must be a CUDA array"):
+        numact.sigmoid(x, out=np.ones(4))
+
+
+@pytest.mark.cuda_only
+def test_a_non_contiguous_gpu_array_is_refused_with_a_clear_message():
+    from numba import cuda
+
+    x = cuda.to_device(np.ones((4, 6)))
+    with pytest.raises(ValueError, match="CUDA arrays must be C-contiguous"):
+        numact.sigmoid(x[:, ::2])
+
+
+# --- threads and the compile cache ------------------------------------------------------------
+
+
+@pytest.mark.cpu_only
+def test_calls_from_several_threads_give_the_serial_results():
+    arrays = [random(200_003, np.float32, seed=i) for i in range(8)]
+    calls = [
+        lambda a: numact.sigmoid(a),
+        lambda a: numact.softmax(a[:200_000].reshape(400, 500), axis=0),
+        lambda a: numact.gelu_backward(a, a, approximate="tanh"),
+        lambda a: numact.prelu_backward(a, a, 0.2)[0],
+    ]
+    expected = [call(a) for call in calls for a in arrays]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            results = list(pool.map(lambda job: job[0](job[1]), [(c, a) for c in calls for a in arrays]))
+            for got, want in zip(results, expected):
+                np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.cpu_only
+def test_a_new_process_loads_the_kernels_from_the_disk_cache(tmp_path):
+    """The second process compiles nothing: every kernel it runs comes from NUMBA_CACHE_DIR."""
+    script = textwrap.dedent("""
+        import numpy as np, numact
+        from numact import _cpu
+        from numact.operators import OPERATORS
+        x = np.linspace(-3, 3, 11, dtype=np.float32)
+        numact.sigmoid(x); numact.softmax(x); numact.gelu_backward(x, x)
+        kernels = [_cpu.map_unary(OPERATORS["sigmoid"].forward), _cpu.map_rows(OPERATORS["softmax"].forward),
+                   _cpu.map_binary(OPERATORS["gelu"].backward)]
+        print(sum(sum(k.stats.cache_hits.values()) for k in kernels),
+              sum(sum(k.stats.cache_misses.values()) for k in kernels))
+    """)
+    env = {"NUMBA_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    runs = [
+        subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
+    assert runs[0].stdout.split() == ["0", "3"]  # compiled and saved
+    assert runs[1].stdout.split() == ["3", "0"]  # loaded
+
+
+@pytest.mark.cpu_only
+def test_importing_numact_does_not_import_numba_cuda():
+    code = "import sys, numact; print('numba.cuda' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+@pytest.mark.cpu_only
+def test_a_cpu_torch_tensor_is_taken_as_an_array():
+    np.testing.assert_array_equal(numact.tanh(torch.linspace(-2, 2, 5)), numact.tanh(np.linspace(-2, 2, 5, dtype=np.float32)))
+
