@@ -1,0 +1,59 @@
+"""Every CUDA kernel compiles for a real GPU (sm_90, PTX through NVVM), no GPU needed.
+
+The simulator runs kernels as Python and accepts code that CUDA rejects; this compiles what
+the simulator runs. float32 element-wise kernels must not widen a float32 value to float64
+(``cvt.f64.f32``); libdevice's own float64 steps, such as sinf's reduction of huge arguments,
+convert from integers and are not counted.
+"""
+
+import re
+
+import pytest
+from numba import cuda, types
+
+from numact.operators import ACTIVATIONS
+
+pytestmark = pytest.mark.cpu_only
+
+FLOATS = {"float32": types.float32, "float64": types.float64}
+
+
+@pytest.fixture(autouse=True)
+def no_driver_needed(monkeypatch):
+    """Compiling a call to a @jit device function asks the current device for its compute
+    capability; with no GPU here, answer for an H100/H200."""
+    import numba.cuda.dispatcher
+
+    class Hopper:
+        compute_capability = (9, 0)
+
+    monkeypatch.setattr(numba.cuda.dispatcher, "get_current_device", lambda: Hopper())
+
+
+def kernels(op, ft):
+    """(kernel, argument types) for every CUDA kernel of the operator."""
+    from numact import _cuda
+
+    n_args = len(op.params) + len(op.fixed)
+    args = types.UniTuple(ft, n_args) if n_args else types.Tuple(())
+    flat, cube = ft[::1], ft[:, :, ::1]
+    if op.kind == "elementwise":
+        return [(_cuda.map_unary(op.forward), (flat, flat, args)),
+                (_cuda.map_binary(op.backward), (flat, flat, flat, args))]
+    if op.kind == "rowwise":
+        return [(_cuda.map_rows(op.forward), (cube, cube, args)),
+                (_cuda.map_rows_binary(op.backward), (cube, cube, cube, args))]
+    return [(_cuda.map_channels(op.forward), (cube, cube, flat)),
+            (_cuda.map_channels_binary(op.backward), (cube, cube, cube, flat)),
+            (_cuda.sum_channels(op.weight_backward), (types.float64[::1], cube, cube))]
+
+
+@pytest.mark.parametrize("float_name", FLOATS)
+@pytest.mark.parametrize("op", ACTIVATIONS, ids=lambda op: op.name)
+def test_every_kernel_compiles_to_ptx(op, float_name):
+    for launcher, signature in kernels(op, FLOATS[float_name]):
+        ptx, _ = cuda.compile_ptx(launcher.kernel.py_func, signature, cc=(9, 0))
+        assert ".entry" in ptx
+        if float_name == "float32" and op.kind == "elementwise":
+            widened = re.findall(r"cvt\.\w*\.?f64\.f32.*", ptx)
+            assert not widened, f"{op.name}: float32 widened to float64: {widened[:3]}"
