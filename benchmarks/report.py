@@ -1,0 +1,88 @@
+"""The benchmark report (``make bench``): every operator, forward and backward, numact against
+its NumPy baseline on the same arrays, as a table.
+
+Times are medians of repeated calls after a warm-up call (JIT compilation is not timed);
+both sides allocate their result. Usage: python benchmarks/report.py [--size N] [--ops a,b]
+"""
+
+import argparse
+import pathlib
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import numba  # noqa: E402
+
+import numact  # noqa: E402
+from benchmarks.numpy_baselines import BASELINES  # noqa: E402
+from numact.operators import ACTIVATIONS, param_cases  # noqa: E402
+
+
+def median_seconds(call, repeat: int) -> float:
+    call()  # warm-up: compiles or loads from the cache
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def workload(op, size: int, dtype, rng):
+    """The arrays and keyword arguments of one operator: rows of 1000 for the softmax family
+    and PReLU (1000 channels), a flat array otherwise."""
+    shape = (size // 1000, 1000) if op.kind != "elementwise" else (size,)
+    x = rng.normal(0, 3, shape).astype(dtype)
+    g = rng.normal(0, 1, shape).astype(dtype)
+    params = param_cases(op)[0]
+    if op.kind == "channelwise":
+        params = {"weight": rng.uniform(0, 0.5, shape[1]).astype(dtype)}
+    return x, g, params
+
+
+def numact_call(op, backward: bool):
+    return getattr(numact, f"{op.name}_backward" if backward else op.name)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1_000_000, help="elements per array")
+    parser.add_argument("--repeat", type=int, default=15, help="timed calls per measurement")
+    parser.add_argument("--ops", default="", help="comma-separated operator names (default all)")
+    args = parser.parse_args(argv)
+    ops = [op for op in ACTIVATIONS if not args.ops or op.name in args.ops.split(",")]
+    rng = np.random.default_rng(0)
+    dtype = np.float32
+    print(
+        f"numact {numact.__version__}: {args.size:,} float32 elements, median of {args.repeat} "
+        f"calls, {numba.get_num_threads()} threads",
+        file=sys.stderr,
+    )
+    rows = []
+    for i, op in enumerate(ops, 1):
+        print(f"[{i}/{len(ops)}] {op.name}", file=sys.stderr, flush=True)
+        x, g, params = workload(op, args.size, dtype, rng)
+        forward, backward = numact_call(op, False), numact_call(op, True)
+        np_forward, np_backward = BASELINES[op.name]
+        rows.append((
+            op.name,
+            median_seconds(lambda: forward(x, **params), args.repeat),
+            median_seconds(lambda: np_forward(x, **params), args.repeat),
+            median_seconds(lambda: backward(g, x, **params), args.repeat),
+            median_seconds(lambda: np_backward(g, x, **params), args.repeat),
+        ))
+    print("\n| operator | forward numact ms | forward NumPy ms | speed-up | backward numact ms | backward NumPy ms | speed-up |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, fwd, np_fwd, bwd, np_bwd in rows:
+        print(f"| {name} | {fwd * 1e3:.3f} | {np_fwd * 1e3:.3f} | {np_fwd / fwd:.2f}× "
+              f"| {bwd * 1e3:.3f} | {np_bwd * 1e3:.3f} | {np_bwd / bwd:.2f}× |")
+    speedups = [r[2] / r[1] for r in rows] + [r[4] / r[3] for r in rows]
+    print(f"\ngeometric mean speed-up over NumPy: {statistics.geometric_mean(speedups):.2f}×")
+
+
+if __name__ == "__main__":
+    main()
