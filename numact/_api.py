@@ -118,39 +118,63 @@ def _grad_output(name: str, target, g, shape: tuple, dtype: np.dtype):
     return target.contiguous(g, dtype)
 
 
+# --- one call: the checks, then the launch --------------------------------------------------
+
+
+class _Call:
+    """One public call after its checks: the target, the dtypes, the prepared inputs, ``out``.
+
+    Everything that can be refused is checked here, before any kernel writes.
+    """
+
+    def __init__(self, name: str, x, out, g=None, **others):
+        self.name = name
+        arrays = {"x": x, **others} if g is None else {"grad_output": g, "x": x, **others}
+        self.target = target = _target(name, arrays)
+        x = _input(name, target, "x", x)
+        self.shape = tuple(x.shape)
+        self.dtype = result_dtype(name, "x", x.dtype)
+        self.compute = compute_dtype(self.dtype)
+        self.out = out
+        self.g = None if g is None else _grad_output(
+            name, target, _input(name, target, "grad_output", g), self.shape, self.compute
+        )
+        self.x = target.contiguous(x, self.compute)
+
+    def output(self, out=None, shape=None, arg="out"):
+        """``out`` (or the call's own), checked to fit, or a fresh result array."""
+        return _output(
+            self.name, self.target, self.out if out is None else out,
+            self.shape if shape is None else shape, self.dtype, arg,
+        )
+
+    def launch(self, kernel, out, shape, inputs, *extra):
+        """kernel(result, *inputs, *extra) with every array seen as ``shape``; returns out."""
+        buf, finish = _buffer(self.target, out, self.compute, *inputs)
+        kernel(buf.reshape(shape), *(a.reshape(shape) for a in inputs), *extra)
+        finish()
+        return out
+
+
+def _inputs(call: _Call) -> tuple:
+    return (call.x,) if call.g is None else (call.g, call.x)
+
+
 # --- element-wise ---------------------------------------------------------------------------
 
 
 def elementwise_forward(op: Activation, x, values: tuple, out):
-    name = op.name
-    target = _target(name, {"x": x})
-    x = _input(name, target, "x", x)
-    dtype = result_dtype(name, "x", x.dtype)
-    compute = compute_dtype(dtype)
-    args = _kernel_args(op, values, compute)
-    out = _output(name, target, out, x.shape, dtype)
-    xs = target.contiguous(x, compute)
-    buf, finish = _buffer(target, out, compute, xs)
-    target.map_unary(op.forward)(_flat(buf), _flat(xs), args)
-    finish()
-    return out
+    call = _Call(op.name, x, out)
+    args = _kernel_args(op, values, call.compute)
+    out = call.output()
+    return call.launch(call.target.map_unary(op.forward), out, (out.size,), _inputs(call), args)
 
 
 def elementwise_backward(op: Activation, g, x, values: tuple, out):
-    name = f"{op.name}_backward"
-    target = _target(name, {"grad_output": g, "x": x})
-    x = _input(name, target, "x", x)
-    g = _input(name, target, "grad_output", g)
-    dtype = result_dtype(name, "x", x.dtype)
-    compute = compute_dtype(dtype)
-    args = _kernel_args(op, values, compute)
-    out = _output(name, target, out, x.shape, dtype)
-    gs = _grad_output(name, target, g, x.shape, compute)
-    xs = target.contiguous(x, compute)
-    buf, finish = _buffer(target, out, compute, gs, xs)
-    target.map_binary(op.backward)(_flat(buf), _flat(gs), _flat(xs), args)
-    finish()
-    return out
+    call = _Call(f"{op.name}_backward", x, out, g)
+    args = _kernel_args(op, values, call.compute)
+    out = call.output()
+    return call.launch(call.target.map_binary(op.backward), out, (out.size,), _inputs(call), args)
 
 
 # --- along an axis --------------------------------------------------------------------------
@@ -169,37 +193,18 @@ def _rows_shape(name: str, shape: tuple, axis: Any) -> tuple[int, int, int]:
 
 
 def rowwise_forward(op: Activation, x, axis, out):
-    name = op.name
-    target = _target(name, {"x": x})
-    x = _input(name, target, "x", x)
-    dtype = result_dtype(name, "x", x.dtype)
-    compute = compute_dtype(dtype)
-    rows = _rows_shape(name, tuple(x.shape), axis)
-    out = _output(name, target, out, x.shape, dtype)
-    xs = target.contiguous(x, compute)
-    buf, finish = _buffer(target, out, compute, xs)
-    target.map_rows(op.forward)(buf.reshape(rows), xs.reshape(rows), _kernel_args(op, (), compute))
-    finish()
-    return out
+    call = _Call(op.name, x, out)
+    rows = _rows_shape(call.name, call.shape, axis)
+    args = _kernel_args(op, (), call.compute)
+    return call.launch(call.target.map_rows(op.forward), call.output(), rows, _inputs(call), args)
 
 
 def rowwise_backward(op: Activation, g, x, axis, out):
-    name = f"{op.name}_backward"
-    target = _target(name, {"grad_output": g, "x": x})
-    x = _input(name, target, "x", x)
-    g = _input(name, target, "grad_output", g)
-    dtype = result_dtype(name, "x", x.dtype)
-    compute = compute_dtype(dtype)
-    rows = _rows_shape(name, tuple(x.shape), axis)
-    out = _output(name, target, out, x.shape, dtype)
-    gs = _grad_output(name, target, g, x.shape, compute)
-    xs = target.contiguous(x, compute)
-    buf, finish = _buffer(target, out, compute, gs, xs)
-    target.map_rows_binary(op.backward)(
-        buf.reshape(rows), gs.reshape(rows), xs.reshape(rows), _kernel_args(op, (), compute)
-    )
-    finish()
-    return out
+    call = _Call(f"{op.name}_backward", x, out, g)
+    rows = _rows_shape(call.name, call.shape, axis)
+    args = _kernel_args(op, (), call.compute)
+    kernel = call.target.map_rows_binary(op.backward)
+    return call.launch(kernel, call.output(), rows, _inputs(call), args)
 
 
 # --- a weight per channel (PReLU) -----------------------------------------------------------
@@ -212,58 +217,42 @@ def _channels_shape(shape: tuple) -> tuple[int, int, int]:
     return shape[0], shape[1], math.prod(shape[2:])
 
 
-def _weight(name: str, target, weight, channels: int, dtype: np.dtype):
-    w = _input(name, target, "weight", weight)
-    result_dtype(name, "weight", w.dtype)
+def _weight(call: _Call, weight, channels: int):
+    """The weight as given (for its shape) and as one value per channel of the compute dtype."""
+    target = call.target
+    w = _input(call.name, target, "weight", weight)
+    result_dtype(call.name, "weight", w.dtype)
     if w.ndim > 1 or w.size not in (1, channels):
         raise ValueError(
-            f"numact.{name}: weight has shape {tuple(w.shape)}; expected 1 value or one per "
-            f"channel ({channels}, the size of x's axis 1)"
+            f"numact.{call.name}: weight has shape {tuple(w.shape)}; expected 1 value or one "
+            f"per channel ({channels}, the size of x's axis 1)"
         )
-    return w, target.contiguous(target.broadcast(_flat(w), (channels,)), dtype)
+    return w, target.contiguous(target.broadcast(_flat(w), (channels,)), call.compute)
 
 
 def channelwise_forward(op: Activation, x, weight, out):
-    name = op.name
-    target = _target(name, {"x": x, "weight": weight})
-    x = _input(name, target, "x", x)
-    dtype = result_dtype(name, "x", x.dtype)
-    compute = compute_dtype(dtype)
-    shape3 = _channels_shape(tuple(x.shape))
-    _, w = _weight(name, target, weight, shape3[1], compute)
-    out = _output(name, target, out, x.shape, dtype)
-    xs = target.contiguous(x, compute)
-    buf, finish = _buffer(target, out, compute, xs)
-    target.map_channels(op.forward)(buf.reshape(shape3), xs.reshape(shape3), w)
-    finish()
-    return out
+    call = _Call(op.name, x, out, weight=weight)
+    shape3 = _channels_shape(call.shape)
+    _, w = _weight(call, weight, shape3[1])
+    kernel = call.target.map_channels(op.forward)
+    return call.launch(kernel, call.output(), shape3, _inputs(call), w)
 
 
 def channelwise_backward(op: Activation, g, x, weight, out):
-    name = f"{op.name}_backward"
     out_x, out_w = (None, None) if out is None else out
-    target = _target(name, {"grad_output": g, "x": x, "weight": weight})
-    x = _input(name, target, "x", x)
-    g = _input(name, target, "grad_output", g)
-    dtype = result_dtype(name, "x", x.dtype)
-    compute = compute_dtype(dtype)
-    shape3 = _channels_shape(tuple(x.shape))
-    w_in, w = _weight(name, target, weight, shape3[1], compute)
-    out_x = _output(name, target, out_x, x.shape, dtype, "out[0]")
-    out_w = _output(name, target, out_w, w_in.shape, dtype, "out[1]")
-    gs = _grad_output(name, target, g, x.shape, compute)
-    xs = target.contiguous(x, compute)
+    call = _Call(f"{op.name}_backward", x, out_x, g, weight=weight)
+    shape3 = _channels_shape(call.shape)
+    w_given, w = _weight(call, weight, shape3[1])
+    out_x = call.output(arg="out[0]")
+    out_w = call.output(out_w, w_given.shape, "out[1]")
 
-    # The weight's gradient first: out_x may be g or x itself.
-    per_channel = w_in.size == shape3[1]
-    sums_shape = shape3 if per_channel else (1, 1, x.size)
-    sums = target.empty((sums_shape[1],), np.float64)
-    target.sum_channels(op.weight_backward)(sums, gs.reshape(sums_shape), xs.reshape(sums_shape))
-    target.copy_into(out_w, sums.reshape(w_in.shape))
+    # The weight's gradient first: out_x may be g or x itself. One weight for all channels
+    # sums over everything, as one channel.
+    sums_shape = shape3 if w_given.size == shape3[1] else (1, 1, math.prod(call.shape))
+    sums = call.target.empty((sums_shape[1],), np.float64)
+    g3, x3 = call.g.reshape(sums_shape), call.x.reshape(sums_shape)
+    call.target.sum_channels(op.weight_backward)(sums, g3, x3)
+    call.target.copy_into(out_w, sums.reshape(w_given.shape))
 
-    buf, finish = _buffer(target, out_x, compute, gs, xs)
-    target.map_channels_binary(op.backward)(
-        buf.reshape(shape3), gs.reshape(shape3), xs.reshape(shape3), w
-    )
-    finish()
-    return out_x, out_w
+    kernel = call.target.map_channels_binary(op.backward)
+    return call.launch(kernel, out_x, shape3, _inputs(call), w), out_w

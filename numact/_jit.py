@@ -1,6 +1,7 @@
 """The numba decorator for numact's math, shared by the CPU and CUDA launchers."""
 
 import hashlib
+import importlib
 import pathlib
 
 import numba
@@ -17,16 +18,24 @@ def _source_stamp() -> str:
 SOURCE_STAMP = _source_stamp()
 
 
+def _load(module: str, qualname: str, stamp: str):
+    """Unpickle a ``@jit`` function: by reference, like a module-level function."""
+    return getattr(importlib.import_module(module), qualname)
+
+
 def jit(fn):
     """``@numba.njit`` for a scalar or row function of numact's math.
 
-    The function can be called from CPU loops and from ``@cuda.jit`` kernels alike. Launchers
-    are closures over these functions, and numba keys a cached closure by pickling what it
-    closes over; a dispatcher pickles with a random per-process uuid, which would make every
-    on-disk cache lookup miss. A uuid made of the function's name and ``SOURCE_STAMP`` makes
-    cached kernels load in a new process, and makes any edit of numact (or a numba upgrade)
-    invalidate them, where numba alone only watches the launcher's own file.
+    The function can be called from CPU loops and from ``@cuda.jit`` kernels alike.
+
+    Launchers are closures over these functions, and numba keys a cached closure by pickling
+    what it closes over. A numba dispatcher pickles with a random per-process uuid and its
+    Python function by value (in an order that varies with string hashing), so every on-disk
+    cache lookup in a new process would miss. These dispatchers pickle by reference instead,
+    with ``SOURCE_STAMP``: cached kernels load in a new process, and any edit of numact (or a
+    numba upgrade) invalidates them, where numba alone only watches the launcher's own file.
     """
     dispatcher = numba.njit(error_model="numpy")(fn)
-    dispatcher._set_uuid(f"numact:{fn.__module__}.{fn.__qualname__}:{SOURCE_STAMP}")
+    reference = (_load, (fn.__module__, fn.__qualname__, SOURCE_STAMP))
+    dispatcher.__reduce_ex__ = lambda protocol: reference
     return dispatcher

@@ -56,9 +56,13 @@ def _docstring(op: Activation, backward: bool) -> str:
             "\nExample:\n    >>> import numpy as np, numact\n"
             f"    >>> y = {call.replace('(x)', '(np.linspace(-3, 3, 7, dtype=np.float32))')}\n"
         )
+    out = (
+        "optional (grad_x, grad_weight) arrays to write into" if backward and op.kind == "channelwise"
+        else "optional array of the result's shape and dtype to write into (may be an input)"
+    )
     return (
         f"{head}\n\nPyTorch reference: ``{op.reference}``.\n\nParameters:\n{params}"
-        "    out: optional array of the result's shape and dtype to write into (may be an input)\n"
+        f"    out: {out}\n"
         f"\nReturns {returns}. float32/float64 keep their dtype, float16 is computed in float32,\n"
         "integers and bool are promoted as np.exp promotes them. NaN in gives NaN out, and\n"
         "kinks take PyTorch's one-sided values.\n" + example

@@ -307,31 +307,34 @@ def softmax_backward_row(g, x, dx, sign):
 
 
 @jit
-def log_softmax_row(x, y, sign):
-    """y = x_i − m − log Σ_j e^(x_j − m), m the row maximum (sign is +1)."""
-    n = x.shape[0]
-    if n == 0:
-        return
+def _max_and_exp_sum(x, sign):
+    """(m, Σ_i e^(sign·x_i − m)) with m the row maximum of sign·x, the sum in float64."""
     m = _row_max(x, sign)
     total = 0.0
-    for i in range(n):
-        total += exp(x[i] - m)
+    for i in range(x.shape[0]):
+        total += exp(sign * x[i] - m)
+    return m, total
+
+
+@jit
+def log_softmax_row(x, y, sign):
+    """y = x_i − m − log Σ_j e^(x_j − m), m the row maximum (sign is +1)."""
+    if x.shape[0] == 0:
+        return
+    m, total = _max_and_exp_sum(x, sign)
     log_total = log(total)
-    for i in range(n):
+    for i in range(x.shape[0]):
         y[i] = (x[i] - m) - log_total
 
 
 @jit
 def log_softmax_backward_row(g, x, dx, sign):
     # dx = g − softmax(x)·Σ g
-    n = x.shape[0]
-    if n == 0:
+    if x.shape[0] == 0:
         return
-    m = _row_max(x, sign)
-    total = 0.0
+    m, total = _max_and_exp_sum(x, sign)
     g_sum = 0.0
-    for i in range(n):
-        total += exp(x[i] - m)
+    for i in range(x.shape[0]):
         g_sum += g[i]
-    for i in range(n):
+    for i in range(x.shape[0]):
         dx[i] = g[i] - exp(x[i] - m) / total * g_sum

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
 from . import activations as a
 
 REQUIRED = object()
@@ -43,8 +45,6 @@ def real_number(op_name: str, name: str, value: Any) -> float:
 
 
 def _is_real_scalar(value: Any) -> bool:
-    import numpy as np
-
     return isinstance(value, (np.integer, np.floating)) or (
         isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"
     )

@@ -95,12 +95,12 @@ def reference(op, x, params, g=None):
     return grad.numpy()
 
 
-def assert_close(ours, truth, torch_low, dtype, what="", x=None):
+def assert_close(ours, truth, torch_low, dtype, what, x=None):
     """ours matches the float64 truth within the dtype's tolerance, wherever PyTorch's own
     result in the same dtype (torch_low) does; elsewhere it is at worst 4× further off than
     PyTorch's. NaN must stand where the truth has NaN; infinities must be equal."""
     rtol, atol = TOLERANCE[dtype]
-    if dtype == np.float64:
+    if dtype == np.float64:  # `what` starts with the function's name
         rtol = max(rtol, TORCH_FLOAT64_ROUNDING.get(what.split("{")[0], 0.0))
     ours = np.asarray(ours, np.float64).ravel()
     truth = np.asarray(truth, np.float64).ravel()

@@ -304,10 +304,12 @@ def test_a_new_process_loads_the_kernels_from_the_disk_cache(tmp_path):
         print(sum(sum(k.stats.cache_hits.values()) for k in kernels),
               sum(sum(k.stats.cache_misses.values()) for k in kernels))
     """)
-    env = {"NUMBA_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    runs = [
-        subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-        for _ in range(2)
+    runs = [  # string hashing differs between the processes, as it does by default
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+            env={"NUMBA_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONHASHSEED": seed},
+        )
+        for seed in ("1", "2")
     ]
     assert runs[0].stdout.split() == ["0", "3"]  # compiled and saved
     assert runs[1].stdout.split() == ["3", "0"]  # loaded

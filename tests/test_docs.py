@@ -1,8 +1,11 @@
 """The README's operator table is the operator table."""
 
+import doctest
 import pathlib
 
 import pytest
+
+import numact
 
 from numact.operators import markdown_table
 
@@ -12,3 +15,12 @@ pytestmark = pytest.mark.cpu_only
 def test_the_readme_lists_every_operator_as_the_table_does():
     readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
     assert markdown_table() in readme
+
+
+def test_every_docstring_example_runs():
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()
+    for name in ["numact", *numact.__all__]:
+        obj = numact if name == "numact" else getattr(numact, name)
+        for test in finder.find(obj, name, globs={}):
+            runner.run(test)
+    assert runner.tries > 20 and runner.failures == 0
