@@ -60,13 +60,7 @@ def _blocks(n: int) -> int:
 
 def contiguous(a, dtype):
     """``a`` as a C-contiguous device array of ``dtype``: ``a`` itself when it already is one."""
-    if not a.is_c_contiguous():
-        raise ValueError(
-            f"numact: CUDA arrays must be C-contiguous (got shape {a.shape}, strides "
-            f"{a.strides}); pass a contiguous copy (torch: .contiguous(), CuPy: "
-            "cupy.ascontiguousarray)"
-        )
-    if a.dtype == dtype:
+    if a.is_c_contiguous() and a.dtype == dtype:
         return a
     converted = cuda.device_array(a.shape, dtype)
     copy_into(converted, a)
@@ -84,16 +78,37 @@ def broadcast(a, shape):
 
 
 def copy_into(dst, src) -> None:
-    """dst[...] = src, converting the dtype; both C-contiguous and of one shape."""
-    n = src.size
-    if n:
-        _copy[_blocks(n), THREADS](dst.reshape(n), src.reshape(n))
+    """dst[...] = src for two device arrays of one shape, any strides, converting the dtype."""
+    if src.size == 0:
+        return
+    if src.ndim == 0:
+        dst, src = dst.reshape(1), src.reshape(1)
+    _copy_kernel(src.ndim)[_blocks(src.size), THREADS](dst, src)
 
 
-@cuda.jit
-def _copy(dst, src):
-    for i in range(cuda.grid(1), src.size, cuda.gridsize(1)):
-        dst[i] = src[i]
+@cache
+def _copy_kernel(ndim: int):
+    """A grid-stride kernel copying between two ``ndim``-dimensional arrays of any strides.
+
+    Written out per rank, since a kernel indexes an array with a tuple of fixed length: for
+    ndim 3 the body reads ``i2 = r % src.shape[2]; r //= src.shape[2]; ...;
+    dst[i0, i1, i2] = src[i0, i1, i2]``.
+    """
+    unravel = "".join(
+        f"        i{d} = r % src.shape[{d}]\n        r //= src.shape[{d}]\n"
+        for d in reversed(range(ndim))
+    )
+    index = ", ".join(f"i{d}" for d in range(ndim))
+    source = (
+        "def copy(dst, src):\n"
+        "    for k in range(cuda.grid(1), src.size, cuda.gridsize(1)):\n"
+        "        r = k\n"
+        f"{unravel}"
+        f"        dst[{index}] = src[{index}]\n"
+    )
+    namespace = {"cuda": cuda}
+    exec(source, namespace)  # noqa: S102 - one kernel per rank, from the template above
+    return cuda.jit(namespace["copy"])
 
 
 def data_pointer(a) -> int:

@@ -57,3 +57,14 @@ def test_every_kernel_compiles_to_ptx(op, float_name):
         if float_name == "float32" and op.kind == "elementwise":
             widened = re.findall(r"cvt\.\w*\.?f64\.f32.*", ptx)
             assert not widened, f"{op.name}: float32 widened to float64: {widened[:3]}"
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3, 5])
+@pytest.mark.parametrize("src, dst", [("float16", "float32"), ("bool", "float16"), ("float64", "float64")])
+def test_the_strided_copy_kernels_compile_to_ptx(ndim, src, dst):
+    from numact import _cuda
+
+    kernel = _cuda._copy_kernel(ndim)
+    signature = (types.Array(getattr(types, dst), ndim, "A"), types.Array(getattr(types, src), ndim, "A"))
+    ptx, _ = cuda.compile_ptx(kernel.py_func, signature, cc=(9, 0))
+    assert ".entry" in ptx
