@@ -68,43 +68,49 @@ def contiguous(a, dtype):
 
 
 def broadcast(a, shape):
-    """A device array of ``shape``: ``a`` itself, or a filled one where ``a`` is a scalar."""
-    if tuple(a.shape) == tuple(shape):
+    """``a`` broadcast to ``shape`` as NumPy broadcasts (a ValueError where it can't)."""
+    shape = tuple(shape)
+    if tuple(a.shape) == shape:
         return a
-    if a.size != 1:
-        raise ValueError(f"shape {tuple(a.shape)} does not match {tuple(shape)}")
-    value = a.copy_to_host().reshape(()).item()
-    return cuda.to_device(np.full(shape, value, a.dtype))
+    if np.broadcast_shapes(tuple(a.shape), shape) != shape:
+        raise ValueError(f"shape {tuple(a.shape)} does not broadcast to {shape}")
+    padded = (1,) * (len(shape) - a.ndim) + tuple(a.shape)
+    result = cuda.device_array(shape, a.dtype)
+    copy_into(result, contiguous(a, a.dtype).reshape(padded))
+    return result
 
 
 def copy_into(dst, src) -> None:
-    """dst[...] = src for two device arrays of one shape, any strides, converting the dtype."""
-    if src.size == 0:
+    """dst[...] = src for device arrays of any strides, converting the dtype; ``src`` has
+    dst's rank and dst's shape or 1 along each axis (broadcast)."""
+    if dst.size == 0:
         return
-    if src.ndim == 0:
+    if dst.ndim == 0:
         dst, src = dst.reshape(1), src.reshape(1)
-    _copy_kernel(src.ndim)[_blocks(src.size), THREADS](dst, src)
+    _copy_kernel(dst.ndim)[_blocks(dst.size), THREADS](dst, src)
 
 
 @cache
 def _copy_kernel(ndim: int):
-    """A grid-stride kernel copying between two ``ndim``-dimensional arrays of any strides.
+    """A grid-stride kernel copying between two ``ndim``-dimensional arrays of any strides,
+    reading ``src`` modulo its shape so that its axes of length 1 broadcast.
 
     Written out per rank, since a kernel indexes an array with a tuple of fixed length: for
-    ndim 3 the body reads ``i2 = r % src.shape[2]; r //= src.shape[2]; ...;
-    dst[i0, i1, i2] = src[i0, i1, i2]``.
+    ndim 2 the body reads ``i1 = r % dst.shape[1]; r //= dst.shape[1]; i0 = ...;
+    dst[i0, i1] = src[i0 % src.shape[0], i1 % src.shape[1]]``.
     """
     unravel = "".join(
-        f"        i{d} = r % src.shape[{d}]\n        r //= src.shape[{d}]\n"
+        f"        i{d} = r % dst.shape[{d}]\n        r //= dst.shape[{d}]\n"
         for d in reversed(range(ndim))
     )
-    index = ", ".join(f"i{d}" for d in range(ndim))
+    dst_index = ", ".join(f"i{d}" for d in range(ndim))
+    src_index = ", ".join(f"i{d} % src.shape[{d}]" for d in range(ndim))
     source = (
         "def copy(dst, src):\n"
-        "    for k in range(cuda.grid(1), src.size, cuda.gridsize(1)):\n"
+        "    for k in range(cuda.grid(1), dst.size, cuda.gridsize(1)):\n"
         "        r = k\n"
         f"{unravel}"
-        f"        dst[{index}] = src[{index}]\n"
+        f"        dst[{dst_index}] = src[{src_index}]\n"
     )
     namespace = {"cuda": cuda}
     exec(source, namespace)  # noqa: S102 - one kernel per rank, from the template above

@@ -210,12 +210,6 @@ ACTIVATIONS: tuple[Activation, ...] = (
 OPERATORS = {op.name: op for op in ACTIVATIONS}
 
 
-def kernel_args(op: Activation, params: dict[str, Any]) -> tuple[float, ...]:
-    """The kernel's trailing arguments: the user's parameters, checked, then ``op.fixed``."""
-    values = tuple(p.kernel_value(op.name, params[p.name]) for p in op.params)
-    return values + op.fixed
-
-
 def markdown_table() -> str:
     """The README's operator table."""
     rows = ["| operator | forward | parameters (defaults) | torch reference |", "|---|---|---|---|"]

@@ -323,3 +323,9 @@ def test_importing_numact_does_not_import_numba_cuda():
 def test_a_cpu_torch_tensor_is_taken_as_an_array():
     np.testing.assert_array_equal(numact.tanh(torch.linspace(-2, 2, 5)), numact.tanh(np.linspace(-2, 2, 5, dtype=np.float32)))
 
+
+
+def test_grad_output_broadcasts_to_x():
+    x, g = random((4, 5)), random(5, seed=1)
+    dx = to_host(numact.tanh_backward(to_target(g), to_target(x)))
+    np.testing.assert_array_equal(dx, numact.tanh_backward(np.broadcast_to(g, (4, 5)).copy(), x))
