@@ -1,0 +1,66 @@
+"""SPEC.md's numerics, in float32 over the whole real line, on the target under test."""
+
+import numpy as np
+
+import numact
+from numact.operators import param_cases
+from support import to_host, to_target
+
+F32 = np.float32
+
+
+def run(fn, values, *args, **kwargs):
+    return to_host(fn(to_target(np.asarray(values, F32)), *args, **kwargs))
+
+
+def test_sigmoid_never_overflows():
+    y = run(numact.sigmoid, [-1e4, -100.0, -88.0, 88.0, 100.0, 1e4])
+    assert np.all(np.isfinite(y)) and y[0] == 0 and y[-1] == 1
+    assert y[1] == F32(np.exp(-100.0))  # e^−100 is a normal float32: kept, not flushed to 0
+
+
+def test_logsigmoid_of_minus_100_is_minus_100_not_minus_inf():
+    y = run(numact.logsigmoid, [-1e4, -100.0, 0.0, 20.0])
+    np.testing.assert_array_equal(y[:2], [-1e4, -100.0])
+    assert y[2] == F32(-np.log(2)) and y[3] == F32(-np.exp(-20.0))
+
+
+def test_softplus_is_linear_past_the_threshold():
+    np.testing.assert_array_equal(run(numact.softplus, [20.5, 1e4, 3e38]), np.array([20.5, 1e4, 3e38], F32))
+    np.testing.assert_array_equal(run(numact.softplus, [5.5], beta=2.0, threshold=10.0), [5.5])
+
+
+def test_softmax_family_rows_of_minus_inf_are_nan_and_large_rows_do_not_overflow():
+    rows = np.array([[-np.inf] * 4, [1e4, 1e4 - 1, 0.0, -1e4]], F32)
+    for fn in (numact.softmax, numact.softmin, numact.log_softmax):
+        assert np.all(np.isnan(run(fn, rows)[0]))
+    p = run(numact.softmax, rows)[1]
+    assert np.all(np.isfinite(p)) and abs(p.sum() - 1) < 1e-6
+    assert np.all(np.isfinite(run(numact.log_softmax, rows)[1][:3]))
+
+
+def test_tanh_and_gelu_saturate_exactly():
+    np.testing.assert_array_equal(run(numact.tanh, [-20.0, -1e4, 20.0, 1e4]), [-1, -1, 1, 1])
+    big = [10.0, 20.0, 1e4]
+    np.testing.assert_array_equal(run(numact.gelu, big), big)
+    np.testing.assert_array_equal(run(numact.gelu, big, approximate="tanh"), big)
+    np.testing.assert_array_equal(run(numact.gelu, [-1e4]), [0.0])
+
+
+def test_saturated_gradients_keep_their_relative_precision():
+    """y(1 − y) and 1 − y² round to 0 long before the true gradient underflows."""
+    x = np.array([20.0, 40.0], F32)
+    one = np.ones(2, F32)
+    sig = to_host(numact.sigmoid_backward(to_target(one), to_target(x)))
+    np.testing.assert_allclose(sig, np.exp(-x.astype(np.float64)), rtol=1e-6)
+    tanh = to_host(numact.tanh_backward(to_target(one[:1]), to_target(x[:1] / 2)))
+    np.testing.assert_allclose(tanh, 4 * np.exp(-20.0), rtol=1e-6)
+
+
+def test_nan_in_gives_nan_out():
+    for op in numact.ACTIVATIONS:
+        if op.kind == "channelwise":
+            y = to_host(numact.prelu(to_target(np.array([np.nan], F32)), 0.25))
+        else:
+            y = run(getattr(numact, op.name), [np.nan], **param_cases(op)[0])
+        assert np.isnan(y).all(), op.name
