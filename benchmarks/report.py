@@ -8,6 +8,7 @@ both sides allocate their result. Usage: python benchmarks/report.py [--size N] 
 import argparse
 import pathlib
 import statistics
+import subprocess
 import sys
 import time
 
@@ -44,6 +45,28 @@ def workload(op, size: int, dtype, rng):
     return x, g, params
 
 
+STARTUP = """
+import time
+start = time.perf_counter()
+import numpy as np, numact
+imported = time.perf_counter()
+numact.{name}(np.ones(1000, np.float32))
+print(imported - start, time.perf_counter() - imported)
+"""
+
+
+def startup_seconds(name: str, runs: int = 5) -> tuple[float, float]:
+    """Medians over fresh processes: ``import numact``, then the first call of an operator
+    (its kernel loaded from the warm on-disk cache: the first process fills it)."""
+    times = [
+        [float(t) for t in subprocess.run(
+            [sys.executable, "-c", STARTUP.format(name=name)], capture_output=True, text=True, check=True
+        ).stdout.split()]
+        for _ in range(runs + 1)
+    ][1:]
+    return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
+
+
 def numact_call(op, backward: bool):
     return getattr(numact, f"{op.name}_backward" if backward else op.name)
 
@@ -53,6 +76,8 @@ def main(argv=None) -> None:
     parser.add_argument("--size", type=int, default=1_000_000, help="elements per array")
     parser.add_argument("--repeat", type=int, default=15, help="timed calls per measurement")
     parser.add_argument("--ops", default="", help="comma-separated operator names (default all)")
+    parser.add_argument("--no-startup", dest="startup", action="store_false",
+                        help="skip timing import and the first call in fresh processes")
     args = parser.parse_args(argv)
     ops = [op for op in ACTIVATIONS if not args.ops or op.name in args.ops.split(",")]
     rng = np.random.default_rng(0)
@@ -82,6 +107,10 @@ def main(argv=None) -> None:
               f"| {bwd * 1e3:.3f} | {np_bwd * 1e3:.3f} | {np_bwd / bwd:.2f}× |")
     speedups = [r[2] / r[1] for r in rows] + [r[4] / r[3] for r in rows]
     print(f"\ngeometric mean speed-up over NumPy: {statistics.geometric_mean(speedups):.2f}×")
+    if args.startup:
+        imported, first_call = startup_seconds("sigmoid")
+        print(f"import numact: {imported:.3f} s; first numact.sigmoid call in a new process "
+              f"with a warm cache: {first_call:.3f} s (medians of 5 processes)")
 
 
 if __name__ == "__main__":

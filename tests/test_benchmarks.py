@@ -23,8 +23,8 @@ def test_the_numpy_baseline_computes_what_numact_computes(op):
 
 
 def test_the_report_prints_a_row_per_operator(capsys):
-    report.main(["--size", "4000", "--repeat", "1"])
+    report.main(["--size", "4000", "--repeat", "1", "--ops", "sigmoid,softmax,prelu"])
     table = capsys.readouterr().out
-    for op in ACTIVATIONS:
-        assert f"| {op.name} |" in table
-    assert "geometric mean speed-up over NumPy" in table
+    for name in ("sigmoid", "softmax", "prelu"):
+        assert f"| {name} |" in table
+    assert "geometric mean speed-up over NumPy" in table and "import numact:" in table
