@@ -27,4 +27,4 @@ def test_the_report_prints_a_row_per_operator(capsys):
     table = capsys.readouterr().out
     for name in ("sigmoid", "softmax", "prelu"):
         assert f"| {name} |" in table
-    assert "geometric mean speed-up over NumPy" in table and "import numact:" in table
+    assert "geometric mean speed-up over NumPy" in table and "import numact" in table
