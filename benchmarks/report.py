@@ -35,8 +35,9 @@ def median_seconds(call, repeat: int) -> float:
 
 def workload(op, size: int, dtype, rng):
     """The arrays and keyword arguments of one operator: rows of 1000 for the softmax family
-    and PReLU (1000 channels), a flat array otherwise."""
-    shape = (size // 1000, 1000) if op.kind != "elementwise" else (size,)
+    and PReLU (1000 channels; 10 for sizes under 100,000), a flat array otherwise."""
+    row = 1000 if size >= 100_000 else 10
+    shape = (size // row, row) if op.kind != "elementwise" else (size,)
     x = rng.normal(0, 3, shape).astype(dtype)
     g = rng.normal(0, 1, shape).astype(dtype)
     params = param_cases(op)[0]
