@@ -21,11 +21,6 @@ MAX_BLOCKS = 4 if SIMULATOR else 8192
 
 if SIMULATOR:
     from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as DeviceArray
-else:
-    from numba.cuda.cudadrv.devicearray import DeviceNDArray as DeviceArray
-
-
-if SIMULATOR:
 
     def _row(a, o, i):
         """Row (o, :, i) of a 3-D array. The simulator hands kernels wrapped arrays, and the
@@ -33,6 +28,7 @@ if SIMULATOR:
         return a._ary[o, :, i]
 
 else:
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray as DeviceArray
 
     @cuda.jit(device=True, inline="always")
     def _row(a, o, i):

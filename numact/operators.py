@@ -39,15 +39,12 @@ class Param:
 
 
 def real_number(op_name: str, name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not _is_real_scalar(value):
+    """A Python or NumPy real number (bool is not one), as a float."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"numact.{op_name}: {name} must be a real number, got {value!r}")
     return float(value)
-
-
-def _is_real_scalar(value: Any) -> bool:
-    return isinstance(value, (np.integer, np.floating)) or (
-        isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"
-    )
 
 
 def nonzero(op_name: str, name: str, value: Any) -> float:
