@@ -80,3 +80,25 @@ def test_prelu_backward_writes_both_outs_in_place():
     np.testing.assert_array_equal(to_host(result[0]), expected[0])
     np.testing.assert_array_equal(to_host(gx_t), expected[0])
     np.testing.assert_array_equal(to_host(gw_t), expected[1])
+
+
+def test_float16_and_integer_inputs_follow_the_dtype_policy():
+    x16 = np.linspace(-3, 3, 12, dtype=np.float16).reshape(4, 3)
+    w = np.array([0.1, 0.2, 0.3], np.float16)
+    y = to_host(numact.prelu(to_target(x16), to_target(w)))
+    assert y.dtype == np.float16
+    np.testing.assert_array_equal(y, numact.prelu(x16.astype(np.float32), w.astype(np.float32)).astype(np.float16))
+    gx, gw = (to_host(a) for a in numact.prelu_backward(to_target(np.ones((4, 3), np.float16)), to_target(x16), to_target(w)))
+    assert gx.dtype == gw.dtype == np.float16
+    x_int = np.arange(-6, 6, dtype=np.int32).reshape(4, 3)
+    assert to_host(numact.prelu(to_target(x_int), to_target(np.float64(0.5)))).dtype == np.float64
+
+
+def test_strided_inputs_give_the_contiguous_result():
+    x, weight, g = data((3, 4, 5), 4, np.float64)
+    x_t, g_t = to_target(x), to_target(g)
+    view = lambda a: a[::-1, :, ::2]  # noqa: E731
+    expected = numact.prelu_backward(np.ascontiguousarray(view(g)), np.ascontiguousarray(view(x)), weight)
+    got = numact.prelu_backward(view(g_t), view(x_t), to_target(weight))
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(to_host(a), b)
