@@ -127,7 +127,7 @@ class _Call:
     Everything that can be refused is checked here, before any kernel writes.
     """
 
-    def __init__(self, name: str, x, out, g=None, **others):
+    def __init__(self, name: str, x, g=None, **others):
         self.name = name
         arrays = {"x": x, **others} if g is None else {"grad_output": g, "x": x, **others}
         self.target = target = _target(name, arrays)
@@ -135,18 +135,18 @@ class _Call:
         self.shape = tuple(x.shape)
         self.dtype = result_dtype(name, "x", x.dtype)
         self.compute = compute_dtype(self.dtype)
-        self.out = out
         self.g = None if g is None else _grad_output(
             name, target, _input(name, target, "grad_output", g), self.shape, self.compute
         )
         self.x = target.contiguous(x, self.compute)
 
-    def output(self, out=None, shape=None, arg="out"):
-        """``out`` (or the call's own), checked to fit, or a fresh result array."""
-        return _output(
-            self.name, self.target, self.out if out is None else out,
-            self.shape if shape is None else shape, self.dtype, arg,
-        )
+    @property
+    def inputs(self) -> tuple:
+        return (self.x,) if self.g is None else (self.g, self.x)
+
+    def output(self, out, shape=None, arg="out"):
+        """``out`` checked to fit (x's shape unless told), or a fresh result array."""
+        return _output(self.name, self.target, out, self.shape if shape is None else shape, self.dtype, arg)
 
     def launch(self, kernel, out, shape, inputs, *extra):
         """kernel(result, *inputs, *extra) with every array seen as ``shape``; returns out."""
@@ -156,25 +156,21 @@ class _Call:
         return out
 
 
-def _inputs(call: _Call) -> tuple:
-    return (call.x,) if call.g is None else (call.g, call.x)
-
-
 # --- element-wise ---------------------------------------------------------------------------
 
 
 def elementwise_forward(op: Activation, x, values: tuple, out):
-    call = _Call(op.name, x, out)
+    call = _Call(op.name, x)
     args = _kernel_args(op, values, call.compute)
-    out = call.output()
-    return call.launch(call.target.map_unary(op.forward), out, (out.size,), _inputs(call), args)
+    out = call.output(out)
+    return call.launch(call.target.map_unary(op.forward), out, (out.size,), call.inputs, args)
 
 
 def elementwise_backward(op: Activation, g, x, values: tuple, out):
-    call = _Call(f"{op.name}_backward", x, out, g)
+    call = _Call(f"{op.name}_backward", x, g)
     args = _kernel_args(op, values, call.compute)
-    out = call.output()
-    return call.launch(call.target.map_binary(op.backward), out, (out.size,), _inputs(call), args)
+    out = call.output(out)
+    return call.launch(call.target.map_binary(op.backward), out, (out.size,), call.inputs, args)
 
 
 # --- along an axis --------------------------------------------------------------------------
@@ -193,18 +189,18 @@ def _rows_shape(name: str, shape: tuple, axis: Any) -> tuple[int, int, int]:
 
 
 def rowwise_forward(op: Activation, x, axis, out):
-    call = _Call(op.name, x, out)
+    call = _Call(op.name, x)
     rows = _rows_shape(call.name, call.shape, axis)
     args = _kernel_args(op, (), call.compute)
-    return call.launch(call.target.map_rows(op.forward), call.output(), rows, _inputs(call), args)
+    return call.launch(call.target.map_rows(op.forward), call.output(out), rows, call.inputs, args)
 
 
 def rowwise_backward(op: Activation, g, x, axis, out):
-    call = _Call(f"{op.name}_backward", x, out, g)
+    call = _Call(f"{op.name}_backward", x, g)
     rows = _rows_shape(call.name, call.shape, axis)
     args = _kernel_args(op, (), call.compute)
     kernel = call.target.map_rows_binary(op.backward)
-    return call.launch(kernel, call.output(), rows, _inputs(call), args)
+    return call.launch(kernel, call.output(out), rows, call.inputs, args)
 
 
 # --- a weight per channel (PReLU) -----------------------------------------------------------
@@ -231,19 +227,19 @@ def _weight(call: _Call, weight, channels: int):
 
 
 def channelwise_forward(op: Activation, x, weight, out):
-    call = _Call(op.name, x, out, weight=weight)
+    call = _Call(op.name, x, weight=weight)
     shape3 = _channels_shape(call.shape)
     _, w = _weight(call, weight, shape3[1])
     kernel = call.target.map_channels(op.forward)
-    return call.launch(kernel, call.output(), shape3, _inputs(call), w)
+    return call.launch(kernel, call.output(out), shape3, call.inputs, w)
 
 
 def channelwise_backward(op: Activation, g, x, weight, out):
     out_x, out_w = (None, None) if out is None else out
-    call = _Call(f"{op.name}_backward", x, out_x, g, weight=weight)
+    call = _Call(f"{op.name}_backward", x, g, weight=weight)
     shape3 = _channels_shape(call.shape)
     w_given, w = _weight(call, weight, shape3[1])
-    out_x = call.output(arg="out[0]")
+    out_x = call.output(out_x, arg="out[0]")
     out_w = call.output(out_w, w_given.shape, "out[1]")
 
     # The weight's gradient first: out_x may be g or x itself. One weight for all channels
@@ -255,4 +251,4 @@ def channelwise_backward(op: Activation, g, x, weight, out):
     call.target.copy_into(out_w, sums.reshape(w_given.shape))
 
     kernel = call.target.map_channels_binary(op.backward)
-    return call.launch(kernel, out_x, shape3, _inputs(call), w), out_w
+    return call.launch(kernel, out_x, shape3, call.inputs, w), out_w

@@ -222,7 +222,6 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-
 def param_cases(op: Activation) -> list[dict[str, Any]]:
     """Parameter sets to exercise: the defaults (examples stand in for required ones), then
     every parameter at its example value."""

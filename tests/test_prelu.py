@@ -102,3 +102,15 @@ def test_strided_inputs_give_the_contiguous_result():
     got = numact.prelu_backward(view(g_t), view(x_t), to_target(weight))
     for a, b in zip(got, expected):
         np.testing.assert_array_equal(to_host(a), b)
+
+
+def test_prelu_backward_takes_an_out_for_either_gradient_alone():
+    x, weight, g = data((4, 3), 3, np.float64)
+    expected = numact.prelu_backward(g, x, weight)
+    gx_t, gw_t = to_target(np.zeros((4, 3))), to_target(np.zeros(3))
+    gx, gw = numact.prelu_backward(to_target(g), to_target(x), to_target(weight), out=(gx_t, None))
+    np.testing.assert_array_equal(to_host(gx_t), expected[0])
+    np.testing.assert_array_equal(to_host(gw), expected[1])
+    gx, gw = numact.prelu_backward(to_target(g), to_target(x), to_target(weight), out=(None, gw_t))
+    np.testing.assert_array_equal(to_host(gx), expected[0])
+    np.testing.assert_array_equal(to_host(gw_t), expected[1])
