@@ -10,11 +10,12 @@ a backward ``numact.<name>_backward(grad_output, x, ...)``.
 """
 
 from ._public import build as _build
-from .operators import ACTIVATIONS, OPERATORS
+from .operators import ACTIVATIONS, LOSSES, OPERATORS
 
 globals().update(_build())
 
 __all__ = sorted(
-    name for op in ACTIVATIONS for name in (op.name, f"{op.name}_backward")
-) + ["ACTIVATIONS", "OPERATORS"]
+    [name for op in ACTIVATIONS for name in (op.name, f"{op.name}_backward")]
+    + [name for op in LOSSES for name in (op.name, f"{op.name}_backward", f"{op.name}_forward_backward")]
+) + ["ACTIVATIONS", "LOSSES", "OPERATORS"]
 __version__ = "0.1.0"

@@ -143,3 +143,110 @@ def sum_channels(f):
             total[c] = acc
 
     return kernel
+
+
+# --- losses ---------------------------------------------------------------------------------
+# A loss kernel writes per-chunk float64 partial sums of the loss; sum_partials adds them in
+# order. The chunks are fixed by size, not by thread, so the bits never depend on the thread
+# count. `flags` is (n, write_losses, write_grads): the element (or row) count, whether to
+# write each element's loss, and how many gradients to write (0, 1 or 2; rows: 0 or 1).
+
+CHUNK = 1 << 14  # elements per partial sum
+ROW_CHUNK = 64  # rows per partial sum
+
+
+def partials(n: int, rows: bool = False) -> np.ndarray:
+    """The partial sums a loss kernel over ``n`` elements (or rows) writes."""
+    return np.empty(-(-n // (ROW_CHUNK if rows else CHUNK)), np.float64)
+
+
+@cache
+def map_loss(f):
+    """For i < n: (ℓ_i, ∂a_i, ∂b_i) = f(a[i], b[i], c[i], d[i], *args), each operand read modulo
+    its size (so a size-1 operand or a trailing-axes one broadcasts). Writes the partial sums
+    of ℓ, ℓ itself when asked, and ∂a (and ∂b) times scale[i] / divisor[0] when asked."""
+
+    @njit(parallel=True, cache=True)
+    def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, flags, args):
+        n, write_losses, write_grads = flags
+        for k in prange(partial.size):
+            acc = 0.0
+            for i in range(k * CHUNK, min(n, (k + 1) * CHUNK)):
+                loss, da, db = f(a[i % a.size], b[i % b.size], c[i % c.size], d[i % d.size], *args)
+                acc += loss
+                if write_losses:
+                    losses[i] = loss
+                if write_grads:
+                    s = scale[i % scale.size] / divisor[0]
+                    grad_a[i] = da * s
+                    if write_grads == 2:
+                        grad_b[i] = db * s
+            partial[k] = acc
+
+    return kernel
+
+
+@cache
+def map_row_loss(f):
+    """For every row r = (o, i) of (outer, n, inner) arrays: ℓ_r = f(x[o, :, i], y[o, :, i],
+    z[o, :, i], t[o, :, i], w, gx[o, :, i], gy[o, :, i], gz[o, :, i], s_r, write_grads, *args)
+    with s_r = scale[r] / divisor[0]. Writes the partial sums of ℓ, and ℓ when asked."""
+
+    @njit(parallel=True, cache=True)
+    def kernel(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, flags, args):
+        rows, write_losses, write_grads = flags
+        inner = x.shape[2]
+        for k in prange(partial.size):
+            acc = 0.0
+            for r in range(k * ROW_CHUNK, min(rows, (k + 1) * ROW_CHUNK)):
+                o, i = r // inner, r % inner
+                s = scale[r % scale.size] / divisor[0]
+                loss = f(x[o, :, i], y[o, :, i], z[o, :, i], t[o, :, i], w, gx[o, :, i],
+                         gy[o, :, i], gz[o, :, i], s, write_grads, *args)
+                acc += loss
+                if write_losses:
+                    losses[r] = loss
+            partial[k] = acc
+
+    return kernel
+
+
+@njit(cache=True)
+def sum_partials(result, partial, divisor):
+    """result[0] = Σ partial / divisor[0], summed in order."""
+    total = 0.0
+    for k in range(partial.size):
+        total += partial[k]
+    result[0] = total / divisor[0]
+
+
+def check_classes(t: np.ndarray, w: np.ndarray, ignore_index: int, classes: int):
+    """(the first position of a target outside [0, classes) that is not ignore_index, or −1;
+    Σ w[t] over the kept targets as a 1-element float64 array)."""
+    total = np.zeros(1)
+    return _check_classes(total, t, w, ignore_index, classes), total
+
+
+@njit(cache=True)
+def _check_classes(total, t, w, ignore_index, classes):
+    for r in range(t.size):
+        k = t[r]
+        if k == ignore_index:
+            continue
+        if k < 0 or k >= classes:
+            return r
+        total[0] += w[k]
+    return -1
+
+
+def first_outside(a: np.ndarray, low: float, high: float) -> int:
+    """The first flat position of ``a`` outside [low, high] (NaN is outside), or −1."""
+    return _first_outside(a.reshape(a.size), low, high)
+
+
+@njit(cache=True)
+def _first_outside(a, low, high):
+    for i in range(a.size):
+        if not (a[i] >= low and a[i] <= high):
+            return i
+    return -1

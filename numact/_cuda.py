@@ -231,13 +231,31 @@ def map_channels_binary(f):
     return _launcher(kernel, _size)
 
 
+@cuda.jit(device=True)
+def _block_sum(partial, value):
+    """Σ value over the block's threads into thread 0's return value.
+
+    The threads' values halve in shared memory (``partial``, THREADS float64): a fixed order,
+    so the same input gives the same bits on every run, with no atomics.
+    """
+    t = cuda.threadIdx.x
+    partial[t] = value
+    cuda.syncthreads()
+    step = THREADS // 2
+    while step > 0:
+        if t < step:
+            partial[t] += partial[t + step]
+        cuda.syncthreads()
+        step //= 2
+    total = partial[0]
+    cuda.syncthreads()  # every thread has read partial[0] before it is written again
+    return total
+
+
 @cache
 def sum_channels(f):
-    """total[c] = Σ_{o, i} f(g[o, c, i], x[o, c, i]) in float64: a block per channel.
-
-    Each thread sums a strided share, then the block halves its partial sums in shared memory:
-    a fixed order, so the same input gives the same bits on every run.
-    """
+    """total[c] = Σ_{o, i} f(g[o, c, i], x[o, c, i]) in float64: a block per channel, each
+    thread summing a strided share, then the block's shares added in a fixed order."""
 
     @cuda.jit(cache=True)
     def kernel(total, g, x):
@@ -249,16 +267,140 @@ def sum_channels(f):
             for k in range(t, x.shape[0] * inner, cuda.blockDim.x):
                 o, i = k // inner, k % inner
                 acc += f(g[o, c, i], x[o, c, i])
-            partial[t] = acc
-            cuda.syncthreads()
-            step = THREADS // 2
-            while step > 0:
-                if t < step:
-                    partial[t] += partial[t + step]
-                cuda.syncthreads()
-                step //= 2
+            acc = _block_sum(partial, acc)
             if t == 0:
-                total[c] = partial[0]
-            cuda.syncthreads()
+                total[c] = acc
 
     return _launcher(kernel, _size, blocks=lambda channels: min(channels, MAX_BLOCKS))
+
+
+# --- losses ---------------------------------------------------------------------------------
+# As on the CPU: a loss kernel writes float64 partial sums (one per block, in a fixed order),
+# sum_partials adds them in one block. `flags` is (n, write_losses, write_grads).
+
+
+def partials(n: int, rows: bool = False):
+    """The partial sums a loss kernel over ``n`` elements (or rows) writes: one per block."""
+    return cuda.device_array(_blocks(n), np.float64)
+
+
+def _on_partials(kernel):
+    """Launch ``kernel(partial, ...)`` with a block per partial sum."""
+
+    def launch(partial, *arrays):
+        kernel[partial.size, THREADS](partial, *arrays)
+
+    launch.kernel = kernel
+    return launch
+
+
+@cache
+def map_loss(f):
+    """For i < n: (ℓ_i, ∂a_i, ∂b_i) = f(a[i], b[i], c[i], d[i], *args), operands read modulo
+    their size. Writes a partial sum of ℓ per block, ℓ when asked, and ∂a (and ∂b) times
+    scale[i] / divisor[0] when asked."""
+
+    @cuda.jit(cache=True)
+    def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, flags, args):
+        shared = cuda.shared.array(THREADS, float64)
+        n, write_losses, write_grads = flags
+        acc = 0.0
+        for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+            loss, da, db = f(a[i % a.size], b[i % b.size], c[i % c.size], d[i % d.size], *args)
+            acc += loss
+            if write_losses:
+                losses[i] = loss
+            if write_grads:
+                s = scale[i % scale.size] / divisor[0]
+                grad_a[i] = da * s
+                if write_grads == 2:
+                    grad_b[i] = db * s
+        acc = _block_sum(shared, acc)
+        if cuda.threadIdx.x == 0:
+            partial[cuda.blockIdx.x] = acc
+
+    return _on_partials(kernel)
+
+
+@cache
+def map_row_loss(f):
+    """ℓ_r = f(x[o, :, i], y[o, :, i], z[o, :, i], t[o, :, i], w, gx[o, :, i], gy[o, :, i],
+    gz[o, :, i], scale[r] / divisor[0], write_grads, *args) for every row r = (o, i): a thread
+    a row. ``w`` comes as a (1, C, 1) array. Writes a partial sum per block, ℓ when asked."""
+
+    @cuda.jit(cache=True)
+    def kernel(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, flags, args):
+        shared = cuda.shared.array(THREADS, float64)
+        rows, write_losses, write_grads = flags
+        inner = x.shape[2]
+        acc = 0.0
+        for r in range(cuda.grid(1), rows, cuda.gridsize(1)):
+            o, i = r // inner, r % inner
+            s = scale[r % scale.size] / divisor[0]
+            loss = f(_row(x, o, i), _row(y, o, i), _row(z, o, i), _row(t, o, i), _row(w, 0, 0),
+                     _row(gx, o, i), _row(gy, o, i), _row(gz, o, i), s, write_grads, *args)
+            acc += loss
+            if write_losses:
+                losses[r] = loss
+        acc = _block_sum(shared, acc)
+        if cuda.threadIdx.x == 0:
+            partial[cuda.blockIdx.x] = acc
+
+    return _on_partials(kernel)
+
+
+@cuda.jit(cache=True)
+def _sum_partials(result, partial, divisor):
+    shared = cuda.shared.array(THREADS, float64)
+    acc = 0.0
+    for k in range(cuda.threadIdx.x, partial.size, THREADS):
+        acc += partial[k]
+    acc = _block_sum(shared, acc)
+    if cuda.threadIdx.x == 0:
+        result[0] = acc / divisor[0]
+
+
+def sum_partials(result, partial, divisor) -> None:
+    """result[0] = Σ partial / divisor[0], in one block: the same order every run."""
+    _sum_partials[1, THREADS](result, partial, divisor)
+
+
+@cuda.jit(cache=True)
+def _check_classes(stats, t, w, ignore_index, classes):
+    shared = cuda.shared.array(THREADS, float64)
+    acc = 0.0
+    for r in range(cuda.threadIdx.x, t.size, THREADS):
+        k = t[r]
+        if k != ignore_index:
+            if k < 0 or k >= classes:
+                cuda.atomic.min(stats, 1, r)  # the minimum: the same whatever the order
+            else:
+                acc += w[k]
+    acc = _block_sum(shared, acc)
+    if cuda.threadIdx.x == 0:
+        stats[0] = acc
+
+
+def check_classes(t, w, ignore_index: int, classes: int):
+    """(the first position of a target outside [0, classes) that is not ignore_index, or −1;
+    Σ w[t] over the kept targets as a 1-element float64 array), in one block."""
+    stats = from_host(np.array([0.0, np.inf]))
+    _check_classes[1, THREADS](stats, t, w, ignore_index, classes)
+    first_bad = stats.copy_to_host()[1]
+    return (-1 if first_bad == np.inf else int(first_bad)), stats[:1]
+
+
+@cuda.jit(cache=True)
+def _first_outside(found, a, low, high):
+    for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
+        if not (a[i] >= low and a[i] <= high):
+            cuda.atomic.min(found, 0, i)
+
+
+def first_outside(a, low: float, high: float) -> int:
+    """The first flat position of ``a`` outside [low, high] (NaN is outside), or −1."""
+    found = from_host(np.array([np.inf]))
+    if a.size:
+        _first_outside[_blocks(a.size), THREADS](found, a.reshape(a.size), low, high)
+    position = found.copy_to_host()[0]
+    return -1 if position == np.inf else int(position)

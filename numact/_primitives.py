@@ -5,7 +5,7 @@ target's own (libm on the CPU, libdevice on CUDA; numba picks them by target); a
 version replaces one here, behind the same name, without touching any operator.
 """
 
-from math import cos, erfc, exp, expm1, inf, log, log1p, sin, tanh  # noqa: F401
+from math import cos, erfc, exp, expm1, inf, log, log1p, sin, sqrt, tanh  # noqa: F401
 
 import numba.extending
 

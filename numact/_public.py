@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import _api
-from .operators import ACTIVATIONS, REQUIRED, Activation
+from . import _api, _loss_api
+from .operators import ACTIVATIONS, LOSSES, REQUIRED, Activation, Loss
 
 _KIND_CALLS = {
     # kind: (forward parameters, backward parameters, forward call, backward call)
@@ -69,9 +69,67 @@ def _docstring(op: Activation, backward: bool) -> str:
     )
 
 
+_LOSS_CALLS = {
+    # suffix: (leading parameters, call, trailing keyword parameters)
+    "": ("", "_loss_api.forward(_op, {arrays}, {params}, reduction, out)", ", out=None"),
+    "_backward": ("grad_output, ", "_loss_api.backward(_op, grad_output, {arrays}, {params}, reduction, out)", ", out=None"),
+    "_forward_backward": ("", "_loss_api.forward_backward(_op, {arrays}, {params}, reduction)", ""),
+}
+
+
+def _loss_docstring(op: Loss, suffix: str) -> str:
+    grads = ", ".join(f"grad_{arg}" for arg in op.inputs)
+    grads = grads if len(op.inputs) == 1 else f"({grads})"
+    head, returns = {
+        "": (f"{op.summary}  loss = {op.formula}, reduced.", "the loss: a 0-d array, or per element with reduction='none'"),
+        "_backward": (
+            f"The gradient of numact.{op.name}: grad_output · ∂loss/∂{op.inputs[0]}, ∂loss/∂element = {op.derivative}.",
+            f"{grads}, each shaped and typed like its input",
+        ),
+        "_forward_backward": (
+            f"numact.{op.name} and its gradient (grad_output 1) in one pass.",
+            f"(loss, {grads})",
+        ),
+    }[suffix]
+    params = "".join(f"    {w}: optional array, default None\n" for w in op.weights)
+    params += "".join(f"    {p.name}: default {p.default!r}\n" for p in op.params)
+    params += f"    reduction: {' | '.join(repr(r) for r in op.reductions)}, default {op.reductions[0]!r}\n"
+    if suffix != "_forward_backward":
+        params += "    out: optional array to write the result into (backward: one per input)\n"
+    return (
+        f"{head}\n\nPyTorch reference: ``{op.reference}``.\n\nArrays: {', '.join(op.arrays)}.\n"
+        f"Parameters:\n{params}\nReturns {returns}. The result's dtype is the inputs' (float16 is "
+        "computed in float32); reductions sum in float64.\n"
+    )
+
+
+def _build_loss(op: Loss) -> dict[str, object]:
+    arrays = "{" + ", ".join(f"{a!r}: {a}" for a in op.arrays + op.weights) + "}"
+    values = "{" + ", ".join(f"{p.name!r}: {p.name}" for p in op.params) + "}"
+    keywords = "".join(f"{w}=None, " for w in op.weights) + "".join(
+        f"{p.name}={p.default!r}, " for p in op.params
+    ) + f"reduction={op.reductions[0]!r}"
+    functions = {}
+    for suffix, (lead, call, trail) in _LOSS_CALLS.items():
+        name = op.name + suffix
+        source = (
+            f"def {name}({lead}{', '.join(op.arrays)}, *, {keywords}{trail}):\n"
+            f"    return {call.format(arrays=arrays, params=values)}\n"
+        )
+        namespace = {"_loss_api": _loss_api, "_op": op}
+        exec(source, namespace)  # noqa: S102 - real signatures, as for the activations
+        fn = namespace[name]
+        fn.__module__ = "numact"
+        fn.__doc__ = _loss_docstring(op, suffix)
+        functions[name] = fn
+    return functions
+
+
 def build() -> dict[str, object]:
     """Every public function, by name."""
     functions: dict[str, object] = {}
+    for op in LOSSES:
+        functions.update(_build_loss(op))
     for op in ACTIVATIONS:
         fwd_params, bwd_params, fwd_call, bwd_call = _KIND_CALLS[op.kind]
         params = _param_list(op)

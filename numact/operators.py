@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import activations as a
+from . import losses as l
 
 REQUIRED = object()
 
@@ -52,6 +53,33 @@ def nonzero(op_name: str, name: str, value: Any) -> float:
     if number == 0:
         raise ValueError(f"numact.{op_name}: {name} must be nonzero, got {value!r}")
     return number
+
+
+def integer(op_name: str, name: str, value: Any) -> int:
+    """A Python or NumPy integer (bool is not one)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"numact.{op_name}: {name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def boolean(op_name: str, name: str, value: Any) -> float:
+    """True or False, as 1.0 or 0.0."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"numact.{op_name}: {name} must be True or False, got {value!r}")
+    return float(value)
+
+
+def within(low: float, high: float, low_open: bool = False) -> Callable[[str, str, Any], float]:
+    """A real number in [low, high] (or (low, high] when low_open)."""
+
+    def to_kernel(op_name: str, name: str, value: Any) -> float:
+        number = real_number(op_name, name, value)
+        if not (low < number if low_open else low <= number) or not number <= high:
+            bounds = f"{'(' if low_open else '['}{low}, {high}]"
+            raise ValueError(f"numact.{op_name}: {name} must be in {bounds}, got {value!r}")
+        return number
+
+    return to_kernel
 
 
 def choice(**values: float) -> Callable[[str, str, Any], float]:
@@ -204,7 +232,128 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
 )
 
-OPERATORS = {op.name: op for op in ACTIVATIONS}
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One loss of the catalogue.
+
+    kind: ``"elementwise"`` (``math(a, b, c, d, *params) -> (loss, ∂a, ∂b)`` over the arrays
+    broadcast together), ``"class"`` (a row function over the classes on axis 1; ``probs_math``
+    takes class-probability targets), or ``"vector"`` (a row function over the last axis).
+    inputs are the differentiable arrays, target the array with no gradient (labels, class
+    indices), weights the optional arrays (None by default), in signature order;
+    probabilities the arrays that must lie in [0, 1]. The first reduction is the default.
+    """
+
+    name: str
+    summary: str
+    formula: str
+    derivative: str
+    math: Any
+    params: tuple[Param, ...] = ()
+    kind: str = "elementwise"
+    inputs: tuple[str, ...] = ("input",)
+    target: str | None = "target"
+    weights: tuple[str, ...] = ()
+    reductions: tuple[str, ...] = ("mean", "sum", "none")
+    probs_math: Any = None
+    probabilities: tuple[str, ...] = ()
+    kinks: Callable[..., list[float]] = field(default=lambda **params: [])
+
+    @property
+    def reference(self) -> str:
+        return f"F.{self.name}"
+
+    @property
+    def arrays(self) -> tuple[str, ...]:
+        """The positional arrays, in signature order."""
+        return self.inputs + ((self.target,) if self.target else ())
+
+
+_MARGIN = Param("margin", 0.0, example=0.5)
+
+LOSSES: tuple[Loss, ...] = (
+    Loss(
+        "mse_loss", "The mean squared error.", "(x − y)²", "2(x − y)", l.mse_loss,
+    ),
+    Loss(
+        "l1_loss", "The mean absolute error.", "|x − y|", "sign(x − y), 0 at 0", l.l1_loss,
+        kinks=lambda: [0.0],
+    ),
+    Loss(
+        "smooth_l1_loss", "The L1 loss, quadratic below beta.",
+        "0.5d²/β if |d| < β else |d| − 0.5β, d = x − y", "d/β inside (−β, β), ±1 outside",
+        l.smooth_l1_loss, params=(Param("beta", 1.0, within(0.0, float("inf")), example=0.5),),
+        kinks=lambda beta: [-beta, beta],
+    ),
+    Loss(
+        "huber_loss", "The Huber loss.", "0.5d² if |d| < δ else δ(|d| − 0.5δ), d = x − y",
+        "d inside (−δ, δ), ±δ outside", l.huber_loss,
+        params=(Param("delta", 1.0, within(0.0, float("inf"), low_open=True), example=2.0),),
+        kinks=lambda delta: [-delta, delta],
+    ),
+    Loss(
+        "nll_loss", "The negative log-likelihood of class indices; input holds log-probabilities.",
+        "−w[y]·x[y]", "−w[y] at the target class, 0 elsewhere", l.nll_loss_row,
+        params=(Param("ignore_index", -100, integer, example=1),), kind="class",
+        weights=("weight",),
+    ),
+    Loss(
+        "cross_entropy", "Cross-entropy of logits against class indices or class probabilities.",
+        "−Σ_c w_c·t_c·log_softmax(x)_c, t one-hot (or given) and smoothed by label_smoothing",
+        "(Σ_c w_c t_c)·softmax(x) − w·t", l.cross_entropy_index_row,
+        params=(
+            Param("ignore_index", -100, integer, example=1),
+            Param("label_smoothing", 0.0, within(0.0, 1.0), example=0.1),
+        ),
+        kind="class", weights=("weight",), probs_math=l.cross_entropy_probs_row,
+    ),
+    Loss(
+        "binary_cross_entropy", "Binary cross-entropy of probabilities.",
+        "−w[y·log x + (1 − y)·log(1 − x)], logs clamped at ≥ −100",
+        "w(x − y)/max(x(1 − x), 1e-12)", l.binary_cross_entropy, weights=("weight",),
+        probabilities=("input", "target"),
+    ),
+    Loss(
+        "binary_cross_entropy_with_logits", "Binary cross-entropy of logits, computed stably.",
+        "w[(1 − y)x − (1 + (p − 1)y)·log σ(x)], p the pos_weight",
+        "w[(1 + (p − 1)y)σ(x) − p·y]", l.binary_cross_entropy_with_logits,
+        weights=("weight", "pos_weight"),
+    ),
+    Loss(
+        "kl_div", "The Kullback–Leibler divergence; input holds log-probabilities.",
+        "y(log y − x), 0 where y = 0; e^y(y − x) with log_target", "−y (−e^y with log_target)",
+        l.kl_div, params=(Param("log_target", False, boolean, example=True),),
+        reductions=("mean", "batchmean", "sum", "none"),
+    ),
+    Loss(
+        "margin_ranking_loss", "A hinge on the ranking of two inputs.",
+        "max(0, −y(x1 − x2) + margin)", "∓y where the hinge is ≥ 0, else 0",
+        l.margin_ranking_loss, params=(_MARGIN,), inputs=("input1", "input2"),
+        kinks=lambda margin: [0.0],
+    ),
+    Loss(
+        "triplet_margin_loss", "A hinge on the distances anchor–positive and anchor–negative.",
+        "max(0, margin + d(a, p) − d(a, n)), d(u, v) = ‖u − v + eps‖_p over the last axis",
+        "the distances' gradients where the hinge is ≥ 0", l.triplet_margin_loss_row,
+        params=(
+            Param("margin", 1.0, example=0.5),
+            Param("p", 2.0, within(0.0, float("inf"), low_open=True), example=1.5),
+            Param("eps", 1e-6, example=1e-3),
+            Param("swap", False, boolean, example=True),
+        ),
+        kind="vector", inputs=("anchor", "positive", "negative"), target=None,
+    ),
+    Loss(
+        "cosine_embedding_loss", "A loss on the cosine of two inputs over the last axis.",
+        "1 − cos(x1, x2) if y = 1; max(0, cos(x1, x2) − margin) if y = −1",
+        "−∇cos if y = 1; ∇cos where cos ≥ margin if y = −1", l.cosine_embedding_loss_row,
+        params=(_MARGIN,), kind="vector", inputs=("input1", "input2"),
+    ),
+)
+
+OPERATORS = {op.name: op for op in ACTIVATIONS + LOSSES}
 
 
 def markdown_table() -> str:

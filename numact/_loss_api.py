@@ -1,0 +1,322 @@
+"""What every loss call does around its kernels, the same on both targets.
+
+A call is checked whole before any kernel writes: the reduction, the parameters, every array's
+device, dtype and shape, the class indices (BCE: the probabilities), and every ``out``. Then
+one kernel pass computes the loss (per-element, or float64 partial sums added in a fixed
+order) and, for the backward and the fused call, the gradients in the same pass.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import _cpu
+from ._api import _buffer, _grad_output, _input, _output, _target
+from ._dtypes import compute_dtype, result_dtype
+from .operators import Loss
+
+
+class _LossCall:
+    """One loss call after its checks: target, dtypes, the arrays laid out for the kernel."""
+
+    def __init__(self, op: Loss, name: str, arrays: dict[str, Any], params: dict[str, Any],
+                 reduction: Any, g: Any = None):
+        self.op, self.name = op, name
+        if not isinstance(reduction, str) or reduction not in op.reductions:
+            allowed = ", ".join(repr(r) for r in op.reductions)
+            raise ValueError(f"numact.{name}: reduction must be one of {allowed}, got {reduction!r}")
+        self.reduction = reduction
+        self.values = {p.name: p.kernel_value(name, params[p.name]) for p in op.params}
+        present = {arg: a for arg, a in arrays.items() if a is not None}
+        for arg in op.arrays:
+            if arg not in present:
+                raise TypeError(f"numact.{name}: {arg} must be an array, got None")
+        self.target = target = _target(name, {**present, "grad_output": g})
+        self.arrays = {arg: _input(name, target, arg, a) for arg, a in present.items()}
+        for arg, a in self.arrays.items():
+            result_dtype(name, arg, a.dtype)  # a TypeError for complex, object, ...
+        self.dtype = np.result_type(*(result_dtype(name, arg, self.arrays[arg].dtype) for arg in op.inputs))
+        self.compute = compute_dtype(self.dtype)
+        layout = {"elementwise": self._elementwise, "class": self._class, "vector": self._vector}
+        layout[op.kind]()
+        self.scale = None if g is None else self._scale(g)
+
+    # --- the three layouts ------------------------------------------------------------------
+
+    def _broadcast_shape(self, args) -> tuple:
+        shapes = {arg: tuple(self.arrays[arg].shape) for arg in args if arg in self.arrays}
+        try:
+            return tuple(np.broadcast_shapes(*shapes.values()))
+        except ValueError:
+            described = ", ".join(f"{arg} {shape}" for arg, shape in shapes.items())
+            raise ValueError(f"numact.{self.name}: the shapes {described} do not broadcast") from None
+
+    def _elementwise(self):
+        op = self.op
+        self.shape = shape = self._broadcast_shape(op.arrays + op.weights)
+        self.n = math.prod(shape)
+        for arg in op.probabilities:
+            self._check_probabilities(arg)
+        ones = self.target.from_host(np.ones(1, self.compute))
+        self.operands = [
+            self._flat_operand(self.arrays[arg]) if arg in self.arrays else ones
+            for arg in op.arrays + op.weights
+        ]
+        self.operands += [ones] * (4 - len(self.operands))
+        self.loss_shape = shape
+        self.count = self.n
+        if self.reduction == "batchmean":
+            self.count = shape[0] if shape else 1
+        self.kernel_args = tuple(self.compute.type(v) for v in self.values.values())
+
+    def _class(self):
+        op, target = self.op, self.target
+        x = self.arrays["input"]
+        shape = tuple(x.shape)
+        if not shape:
+            raise ValueError(f"numact.{self.name}: input must have the classes on axis 1 (or be 1-D), got a 0-d array")
+        classes = shape[1] if len(shape) >= 2 else shape[0]
+        rows = (shape[0], classes, math.prod(shape[2:])) if len(shape) >= 2 else (1, classes, 1)
+        self.shape, self.rows3 = shape, rows
+        self.loss_shape = (shape[0],) + shape[2:] if len(shape) >= 2 else ()
+        self.n = rows[0] * rows[2]
+        t = self.arrays["target"]
+        weight = self.arrays.get("weight")
+        if weight is not None and tuple(weight.shape) != (classes,):
+            raise ValueError(
+                f"numact.{self.name}: weight has shape {tuple(weight.shape)}, expected ({classes},): one per class"
+            )
+        w = target.contiguous(weight, self.compute) if weight is not None else target.from_host(np.ones(classes, self.compute))
+        self.w = w
+        ignore_index = self.values.get("ignore_index", -100)
+        smoothing = self.values.get("label_smoothing", 0.0)
+        if t.dtype.kind in "iu":
+            if tuple(t.shape) != self.loss_shape:
+                raise ValueError(
+                    f"numact.{self.name}: target has shape {tuple(t.shape)}; class indices for input of "
+                    f"shape {shape} must have shape {self.loss_shape}"
+                )
+            self.math = op.math
+            self.t = target.contiguous(t, np.int64).reshape(rows[0], 1, rows[2])
+            first_bad, weight_sum = target.check_classes(self.t.reshape(self.n), w, ignore_index, classes)
+            if first_bad >= 0:
+                position = np.unravel_index(first_bad, self.loss_shape) if self.loss_shape else ()
+                value = _item(target, self.t.reshape(self.n), first_bad)
+                raise ValueError(
+                    f"numact.{self.name}: target holds class index {value} at {position}, outside "
+                    f"[0, {classes}) and not ignore_index ({ignore_index})"
+                )
+            self.count = weight_sum  # 'mean' divides by Σ w[target] over the kept targets
+        elif t.dtype.kind == "f" and op.probs_math is not None:
+            if tuple(t.shape) != shape:
+                raise ValueError(
+                    f"numact.{self.name}: target has shape {tuple(t.shape)}; class probabilities must "
+                    f"have input's shape {shape} (class indices: {self.loss_shape})"
+                )
+            if ignore_index >= 0:
+                raise ValueError(
+                    f"numact.{self.name}: ignore_index ({ignore_index}) does not apply to class-probability targets"
+                )
+            self.math = op.probs_math
+            self.t = target.contiguous(t, self.compute).reshape(rows)
+            self.count = self.n
+        else:
+            wanted = "integer class indices" + (" or float class probabilities" if op.probs_math else "")
+            raise TypeError(f"numact.{self.name}: target has dtype {t.dtype}; expected {wanted}")
+        self.x3 = [target.contiguous(x, self.compute).reshape(rows)]
+        self.kernel_args = (ignore_index,) + ((smoothing,) if "label_smoothing" in self.values else ())
+
+    def _vector(self):
+        op, target = self.op, self.target
+        self.shape = shape = self._broadcast_shape(op.inputs)
+        if not shape:
+            raise ValueError(f"numact.{self.name}: the inputs must have at least 1 dimension (vectors on the last axis)")
+        self.loss_shape = shape[:-1]
+        self.n = math.prod(self.loss_shape)
+        self.rows3 = rows = (self.n, shape[-1], 1)
+        self.x3 = [self._full(self.arrays[arg], shape).reshape(rows) for arg in op.inputs]
+        if op.target:
+            y = self.arrays[op.target]
+            try:
+                fits = np.broadcast_shapes(tuple(y.shape), self.loss_shape) == self.loss_shape
+            except ValueError:
+                fits = False
+            if not fits:
+                raise ValueError(
+                    f"numact.{self.name}: {op.target} has shape {tuple(y.shape)}; expected one label per "
+                    f"vector, shape {self.loss_shape}"
+                )
+            self.t = self._full(y, self.loss_shape).reshape(self.n, 1, 1)
+        else:
+            self.t = target.empty((self.n, 0, 1), self.compute)
+        self.w = target.empty((0,), self.compute)
+        self.math = op.math
+        self.count = self.n
+        self.kernel_args = tuple(float(v) for v in self.values.values())
+
+    # --- pieces -----------------------------------------------------------------------------
+
+    def _full(self, a, shape):
+        """``a`` broadcast to ``shape``, C-contiguous, of the compute dtype."""
+        return self.target.contiguous(self.target.broadcast(a, shape), self.compute)
+
+    def _flat_operand(self, a):
+        """``a`` as a flat array that the kernel reads modulo its size: as it is when its shape
+        (without leading 1s) is a suffix of the broadcast shape, else broadcast in full."""
+        shape = tuple(a.shape)
+        while shape and shape[0] == 1:
+            shape = shape[1:]
+        if shape != self.shape[len(self.shape) - len(shape):]:
+            a = self.target.broadcast(a, self.shape)
+        a = self.target.contiguous(a, self.compute)
+        return a.reshape(a.size)
+
+    def _check_probabilities(self, arg):
+        a = self.target.contiguous(self.arrays[arg], self.compute)
+        position = self.target.first_outside(a, 0.0, 1.0)
+        if position >= 0:
+            raise ValueError(
+                f"numact.{self.name}: {arg} holds {_item(self.target, a.reshape(a.size), position)} at "
+                f"{np.unravel_index(position, a.shape) if a.ndim else ()}; probabilities must be in [0, 1]"
+            )
+
+    def _scale(self, g):
+        """grad_output as what the kernels multiply each gradient by: one value per loss element
+        for reduction='none', else one value."""
+        g = _input(self.name, self.target, "grad_output", g)
+        if self.reduction == "none":
+            return _grad_output(self.name, self.target, g, self.loss_shape, self.compute).reshape(self.n)
+        if g.ndim:
+            raise ValueError(
+                f"numact.{self.name}: grad_output has shape {tuple(g.shape)}; a reduced loss takes a scalar"
+            )
+        result_dtype(self.name, "grad_output", g.dtype)
+        return self.target.contiguous(g, self.compute).reshape(1)
+
+    def _divisor(self):
+        """What the sum is divided by: the count for 'mean' and 'batchmean', else 1."""
+        if self.reduction in ("mean", "batchmean"):
+            if isinstance(self.count, int):
+                return self.target.from_host(np.array([float(self.count)]))
+            return self.count
+        return self.target.from_host(np.ones(1))
+
+    # --- the launch -------------------------------------------------------------------------
+
+    def run(self, want_loss: bool, want_grads: bool, out_loss=None, out_grads=None):
+        """(loss or None, the gradients or None): checks every out, then one kernel pass."""
+        target, op = self.target, self.op
+        reduced = self.reduction != "none"
+        loss_out = None
+        if want_loss:
+            loss_out = _output(self.name, target, out_loss, () if reduced else self.loss_shape, self.dtype)
+        grads_out = []
+        if want_grads:
+            outs = out_grads if out_grads is not None else (None,) * len(op.inputs)
+            for k, arg in enumerate(op.inputs):
+                arg_out = "out" if len(op.inputs) == 1 else f"out[{k}]"
+                grads_out.append(_output(self.name, target, outs[k], tuple(self.arrays[arg].shape), self.dtype, arg_out))
+        if self.scale is None:
+            self.scale = target.from_host(np.ones(1, self.compute))
+
+        inputs = [self.arrays[arg] for arg in self.arrays]
+        grad_bufs, finish = [], []
+        for k, arg in enumerate(op.inputs if want_grads else ()):
+            if tuple(self.arrays[arg].shape) == self.shape and op.kind != "vector":
+                buf, done = _buffer(target, grads_out[k], self.compute, *inputs)
+            else:  # the input broadcast (or a row loss that reads rows after writing): scratch
+                buf = target.empty(self.shape, self.compute)
+                done = _reduce_into(target, grads_out[k], buf)
+            grad_bufs.append(buf)
+            finish.append(done)
+        if loss_out is not None and not reduced:
+            loss_buf, done = _buffer(target, loss_out, self.compute, *inputs)
+            finish.append(done)
+        else:
+            loss_buf = target.empty((1,), self.compute)
+
+        partial = target.partials(self.n, rows=op.kind != "elementwise")
+        divisor = self._divisor()
+        flags = (self.n, int(want_loss and not reduced), len(grad_bufs))
+        if op.kind == "elementwise":
+            grads = [b.reshape(b.size) for b in grad_bufs] + [target.empty((1,), self.compute)] * (2 - len(grad_bufs))
+            target.map_loss(op.math)(
+                partial, loss_buf.reshape(loss_buf.size), *grads, *self.operands, self.scale, divisor, flags,
+                self.kernel_args,
+            )
+        else:
+            none = target.empty((self.rows3[0], 0, self.rows3[2]), self.compute)
+            grads = [b.reshape(self.rows3) for b in grad_bufs] + [none] * (3 - len(grad_bufs))
+            flags = flags[:2] + (int(want_grads),)
+            x3 = self.x3 + [self.x3[0]] * (3 - len(self.x3))
+            w = self.w.reshape(1, self.w.size, 1) if target is not _cpu else self.w
+            target.map_row_loss(self.math)(
+                partial, loss_buf.reshape(loss_buf.size), *grads, *x3, self.t, w, self.scale, divisor,
+                flags, self.kernel_args,
+            )
+        if loss_out is not None and reduced:
+            result, done = _buffer(target, loss_out, self.compute)
+            target.sum_partials(result.reshape(1), partial, divisor)
+            finish.append(done)
+        for done in finish:
+            done()
+        grads = grads_out[0] if len(op.inputs) == 1 and want_grads else tuple(grads_out) or None
+        return loss_out, grads
+
+
+def _item(target, flat, i: int):
+    """flat[i] as a host number."""
+    value = flat[i] if target is _cpu else flat[i:i + 1].copy_to_host()[0]
+    return value.item()
+
+
+def _reduce_into(target, out, full):
+    """A finisher that sums ``full`` (the broadcast shape) down to ``out``'s shape, in float64."""
+
+    def done():
+        host = full if target is _cpu else full.copy_to_host()
+        shape = tuple(out.shape)
+        lead = host.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + k for k, n in enumerate(shape) if n == 1 and host.shape[lead + k] != 1
+        )
+        summed = host.sum(axis=axes, dtype=np.float64).reshape(shape)
+        if target is _cpu:
+            np.copyto(out, summed, casting="unsafe")
+        else:  # broadcasting a differentiable input is rare: summed on the host
+            target.copy_into(out, target.from_host(summed.astype(out.dtype)))
+
+    return done
+
+
+# --- the public entry points ----------------------------------------------------------------
+
+
+def forward(op: Loss, arrays: dict, params: dict, reduction, out):
+    call = _LossCall(op, op.name, arrays, params, reduction)
+    return call.run(want_loss=True, want_grads=False, out_loss=out)[0]
+
+
+def backward(op: Loss, g, arrays: dict, params: dict, reduction, out):
+    call = _LossCall(op, f"{op.name}_backward", arrays, params, reduction, g)
+    return call.run(want_loss=False, want_grads=True, out_grads=_grad_outs(op, out))[1]
+
+
+def forward_backward(op: Loss, arrays: dict, params: dict, reduction):
+    call = _LossCall(op, f"{op.name}_forward_backward", arrays, params, reduction)
+    return call.run(want_loss=True, want_grads=True)
+
+
+def _grad_outs(op: Loss, out):
+    """``out`` as one entry per differentiable input."""
+    if len(op.inputs) == 1 or out is None:
+        return None if out is None else (out,)
+    if not isinstance(out, (tuple, list)) or len(out) != len(op.inputs):
+        raise ValueError(
+            f"numact.{op.name}_backward: out must be a tuple of {len(op.inputs)} arrays (or None), "
+            f"one per input: {', '.join(op.inputs)}"
+        )
+    return tuple(out)

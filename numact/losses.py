@@ -1,0 +1,309 @@
+"""The math of every loss, written once as scalar (or row) functions.
+
+Element-wise losses are ``f(a, b, c, d, *params) -> (loss, ∂loss/∂a, ∂loss/∂b)`` with the
+loss's arrays in signature order (input, target, weight, pos_weight; or input1, input2, target),
+1 in the places a loss has no array for. ∂loss/∂b is 0 unless b is differentiable (margin
+ranking's input2).
+
+Row losses are ``f(x, y, z, t, w, gx, gy, gz, s, grad, *params) -> loss`` over one row of up to
+three differentiable inputs (x, y, z), the row's target t (a class index as a row of one,
+class probabilities, or a label), the class weights w; where ``grad`` is set they also write
+s·∂loss/∂x (and ∂y, ∂z) into gx (gy, gz), in the same pass.
+
+Comparisons follow PyTorch's kernels, so NaN and the kinks get PyTorch's values. Where the two
+differ, PyTorch's backward formula wins over the derivative of its forward (BCE's gradient
+divides by max(x(1 − x), 1e-12) although its loss clamps the logs at −100).
+"""
+
+from ._jit import jit
+from ._primitives import exp, inf, like, log, log1p, sqrt
+from .activations import logsigmoid, sigmoid
+
+BCE_LOG_FLOOR = -100.0  # PyTorch clamps both logs of binary_cross_entropy at −100
+BCE_GRAD_EPS = 9.999999960041972e-13  # and its gradient's denominator x(1 − x) at float32(1e-12)
+# (PyTorch declares both 1e-12 constants as float, so float64 sees float32(1e-12))
+COSINE_EPS = 9.999999960041972e-13  # cosine_embedding_loss adds float32(1e-12) to both squared norms
+
+
+# --- element-wise losses --------------------------------------------------------------------
+
+
+@jit
+def _sign(d):
+    """PyTorch's sgn for reals: −1, 0 or 1, and 0 for NaN."""
+    return like(d, (d > 0) - (d < 0))
+
+
+@jit
+def mse_loss(x, y, _c, _d):
+    """ℓ = (x − y)², ∂ℓ/∂x = 2(x − y)"""
+    d = x - y
+    return d * d, like(x, 2) * d, like(x, 0)
+
+
+@jit
+def l1_loss(x, y, _c, _d):
+    """ℓ = |x − y|, ∂ℓ/∂x = sign(x − y), 0 at 0"""
+    d = x - y
+    return abs(d), _sign(d), like(x, 0)
+
+
+@jit
+def smooth_l1_loss(x, y, _c, _d, beta):
+    """ℓ = 0.5d²/β if |d| < β else |d| − 0.5β, d = x − y; β = 0 is the L1 loss."""
+    d = x - y
+    z = abs(d)
+    loss = like(x, 0.5) * z * z / beta if z < beta else z - like(x, 0.5) * beta
+    if beta == 0:
+        return loss, _sign(d), like(x, 0)
+    # PyTorch's backward: ±1 at and beyond ±β, d/β inside.
+    grad = like(x, -1) if d <= -beta else (like(x, 1) if d >= beta else d / beta)
+    return loss, grad, like(x, 0)
+
+
+@jit
+def huber_loss(x, y, _c, _d, delta):
+    """ℓ = 0.5d² if |d| < δ else δ(|d| − 0.5δ), d = x − y"""
+    d = x - y
+    z = abs(d)
+    loss = like(x, 0.5) * z * z if z < delta else delta * (z - like(x, 0.5) * delta)
+    grad = -delta if d <= -delta else (delta if d >= delta else d)
+    return loss, grad, like(x, 0)
+
+
+@jit
+def binary_cross_entropy(x, y, w, _d):
+    """ℓ = −w[y·log x + (1 − y)·log(1 − x)], each log clamped at ≥ −100.
+
+    ∂ℓ/∂x = w(x − y)/max(x(1 − x), 1e-12), PyTorch's form: finite at x = 0 and x = 1.
+    """
+    log_x = max(log(x), like(x, BCE_LOG_FLOOR))
+    log_1mx = max(log1p(-x), like(x, BCE_LOG_FLOOR))
+    loss = w * ((y - like(x, 1)) * log_1mx - y * log_x)
+    grad = w * (x - y) / max((like(x, 1) - x) * x, like(x, BCE_GRAD_EPS))
+    return loss, grad, like(x, 0)
+
+
+@jit
+def binary_cross_entropy_with_logits(x, y, w, pos_weight):
+    """ℓ = w[(1 − y)·x − (1 + (p − 1)y)·log σ(x)], p the pos_weight.
+
+    This is BCE on σ(x) with the logs taken through log σ(x) = −log(1 + e^−x), which neither
+    overflows nor rounds to log 0. ∂ℓ/∂x = w[(1 + (p − 1)y)σ(x) − p·y].
+    """
+    log_weight = like(x, 1) + (pos_weight - like(x, 1)) * y
+    loss = w * ((like(x, 1) - y) * x - log_weight * logsigmoid(x))
+    grad = w * (log_weight * sigmoid(x) - pos_weight * y)
+    return loss, grad, like(x, 0)
+
+
+@jit
+def kl_div(x, y, _c, _d, log_target):
+    """ℓ = y(log y − x), 0 where y = 0; with log_target, ℓ = e^y(y − x). x holds log-probabilities.
+
+    ∂ℓ/∂x = −y (−e^y with log_target).
+    """
+    if log_target:
+        p = exp(y)
+        return p * (y - x), -p, like(x, 0)
+    # PyTorch's xlogy(y, y): 0 at y = 0, NaN for NaN y.
+    y_log_y = like(x, 0) if y == 0 else y * log(y)
+    return y_log_y - y * x, -y, like(x, 0)
+
+
+@jit
+def margin_ranking_loss(x1, x2, y, _d, margin):
+    """ℓ = max(0, −y(x1 − x2) + margin): ∂ℓ/∂x1 = −y, ∂ℓ/∂x2 = y where the hinge is ≥ 0."""
+    u = -y * (x1 - x2) + margin
+    if u >= 0:  # PyTorch's clamp_min passes the gradient at the hinge itself
+        return u, -y, y
+    zero = like(x1, 0)
+    return (u if u != u else zero), zero, zero  # NaN stays NaN
+
+
+# --- class losses: one row over the classes (axis 1) ----------------------------------------
+
+
+@jit
+def _zero(g):
+    for c in range(g.shape[0]):
+        g[c] = 0
+
+
+@jit
+def nll_loss_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index):
+    """ℓ = −w[k]·x[k] for the class index k = t[0], 0 where k is ignore_index.
+
+    ∂ℓ/∂x = −w[k] at k, 0 elsewhere.
+    """
+    k = t[0]
+    if k == ignore_index:
+        if grad:
+            _zero(gx)
+        return 0.0
+    loss = -w[k] * 1.0 * x[k]  # read before gx is written: gx may be x itself
+    if grad:
+        _zero(gx)
+        gx[k] = -w[k] * s
+    return loss
+
+
+@jit
+def _log_sum_exp_and_sums(x, w, t, smoothing):
+    """One pass over the row: (log Σ e^x, Σ a, Σ a·x) with a_c = w_c·t_c (class weights times
+    target probabilities, smoothed), all in float64.
+
+    The maximum is tracked online (the sum is rescaled when it grows), so the row is read once:
+    log Σ e^x = m + log Σ e^(x − m). A class of −inf adds nothing (e^−inf = 0).
+    """
+    n = x.shape[0]
+    m = -inf
+    total = 0.0
+    a_sum = 0.0
+    ax_sum = 0.0
+    for c in range(n):
+        v = x[c]
+        if v > m:
+            total = total * exp(m - v) + 1.0
+            m = v
+        elif v != -inf:
+            total += exp(v - m)
+        a = w[c] * (t[c] * (1.0 - smoothing) + smoothing / n) if t.shape[0] else w[c] * 1.0
+        a_sum += a
+        ax_sum += a * v
+    return m + log(total), a_sum, ax_sum
+
+
+@jit
+def cross_entropy_index_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index, smoothing):
+    """Cross-entropy against a class index k = t[0], with label smoothing ε over C classes:
+
+    ℓ = (1 − ε)·w_k·(lse − x_k) + (ε/C)·Σ_c w_c(lse − x_c),  lse = log Σ_c e^(x_c)
+    ∂ℓ/∂x_c = (1 − ε)·w_k·(p_c − [c = k]) + (ε/C)·(W·p_c − w_c),  p = softmax(x), W = Σ w
+
+    0 where k is ignore_index. The row is read once for lse (and the sums), once to write
+    the gradient.
+    """
+    k = t[0]
+    n = x.shape[0]
+    if k == ignore_index:
+        if grad:
+            _zero(gx)
+        return 0.0
+    lse, w_sum, wx_sum = _log_sum_exp_and_sums(x, w, t[:0], 0.0)
+    wk = (1.0 - smoothing) * w[k]
+    loss = wk * (lse - x[k])
+    if smoothing > 0:
+        loss += smoothing / n * (w_sum * lse - wx_sum)
+    if grad:
+        for c in range(n):
+            p = exp(x[c] - lse)
+            gx[c] = s * (wk * p + smoothing / n * (w_sum * p - w[c]))
+        gx[k] -= s * wk
+    return loss
+
+
+@jit
+def cross_entropy_probs_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index, smoothing):
+    """Cross-entropy against class probabilities t, smoothed to t' = (1 − ε)t + ε/C:
+
+    ℓ = Σ_c a_c(lse − x_c) = A·lse − Σ_c a_c·x_c,  a_c = w_c·t'_c,  A = Σ a
+    ∂ℓ/∂x_c = A·p_c − a_c
+
+    Read once for lse, A and Σ a·x, once to write the gradient.
+    """
+    n = x.shape[0]
+    lse, a_sum, ax_sum = _log_sum_exp_and_sums(x, w, t, smoothing)
+    if grad:
+        for c in range(n):
+            a = w[c] * (t[c] * (1.0 - smoothing) + smoothing / n)
+            gx[c] = s * (a_sum * exp(x[c] - lse) - a)
+    return a_sum * lse - ax_sum
+
+
+# --- losses over vectors (the last axis) ----------------------------------------------------
+
+
+@jit
+def _distance(u, v, p, eps):
+    """‖u − v + eps‖_p in float64."""
+    total = 0.0
+    for k in range(u.shape[0]):
+        d = abs(u[k] - v[k] + eps)
+        total += d * d if p == 2 else d**p
+    return sqrt(total) if p == 2 else total ** (1.0 / p)
+
+
+@jit
+def _add_distance_grad(u, v, p, eps, dist, s, gu, gv):
+    """gu += s·∂dist/∂u and gv −= the same, dist = ‖u − v + eps‖_p.
+
+    ∂‖e‖_p/∂e_k = sign(e_k)·|e_k|^(p−1)/‖e‖^(p−1), taken as 0 where e_k = 0 or ‖e‖ = 0 (PyTorch).
+    """
+    if dist == 0 or s == 0:
+        return
+    for k in range(u.shape[0]):
+        e = u[k] - v[k] + eps
+        if e != 0:
+            g = s * (e / dist if p == 2 else (1.0 if e > 0 else -1.0) * (abs(e) / dist) ** (p - 1))
+            gu[k] += g
+            gv[k] -= g
+
+
+@jit
+def triplet_margin_loss_row(a, pos, neg, _t, _w, ga, gp, gn, s, grad, margin, p, eps, swap):
+    """ℓ = max(0, margin + d(a, pos) − d(a, neg)), d(u, v) = ‖u − v + eps‖_p.
+
+    With swap, d(a, neg) is min(d(a, neg), d(pos, neg)) (a tie splits the gradient, as
+    PyTorch's minimum does). The gradient passes where the hinge is ≥ 0.
+    """
+    d_pos = _distance(a, pos, p, eps)
+    d_neg = _distance(a, neg, p, eps)
+    d_swap = _distance(pos, neg, p, eps) if swap else inf
+    nearest = d_neg if not d_swap < d_neg else d_swap
+    if d_neg != d_neg or d_swap != d_swap:
+        nearest = d_neg + d_swap  # NaN, as PyTorch's minimum
+    u = margin + d_pos - nearest
+    if grad:
+        _zero(ga)
+        _zero(gp)
+        _zero(gn)
+        if u >= 0:
+            share_neg = 1.0 if d_neg < d_swap else (0.5 if d_neg == d_swap else 0.0)
+            _add_distance_grad(a, pos, p, eps, d_pos, s, ga, gp)
+            _add_distance_grad(a, neg, p, eps, d_neg, -s * share_neg, ga, gn)
+            _add_distance_grad(pos, neg, p, eps, d_swap, -s * (1.0 - share_neg), gp, gn)
+    return u if not u < 0 else 0.0
+
+
+@jit
+def cosine_embedding_loss_row(x1, x2, _z, t, _w, g1, g2, _gz, s, grad, margin):
+    """With cos = Σx1·x2/√((Σx1² + ε)(Σx2² + ε)), ε = COSINE_EPS:
+    ℓ = 1 − cos if y = 1, max(0, cos − margin) if y = −1, 0 for any other label.
+
+    ∂cos/∂x1 = x2/√(m1·m2) − cos·x1/m1 (m the squared norms plus ~1e-12), likewise for x2.
+    """
+    y = t[0]
+    dot = 0.0
+    m1 = COSINE_EPS
+    m2 = COSINE_EPS
+    for k in range(x1.shape[0]):
+        dot += x1[k] * x2[k]
+        m1 += x1[k] * x1[k]
+        m2 += x2[k] * x2[k]
+    denom = sqrt(m1 * m2)
+    cos = dot / denom
+    slope = 0.0  # ∂ℓ/∂cos
+    loss = 0.0
+    if y == 1:
+        loss, slope = 1.0 - cos, -1.0
+    elif y == -1:
+        u = cos - margin
+        loss = u if not u < 0 else 0.0
+        slope = 1.0 if u >= 0 else 0.0
+    if grad:
+        c = s * slope
+        for k in range(x1.shape[0]):
+            g1[k] = c * (x2[k] / denom - cos * x1[k] / m1)
+            g2[k] = c * (x1[k] / denom - cos * x2[k] / m2)
+    return loss

@@ -1,0 +1,96 @@
+"""Every loss against PyTorch: the loss, every gradient, and the fused call, for every
+reduction, in float32 and float64, on the target under test (CPU, or the CUDA simulator)."""
+
+import numpy as np
+import pytest
+
+from loss_cases import cases, numact_call, torch_loss
+from support import assert_close, to_host, to_target
+
+DTYPES = [np.float32, np.float64]
+CASES = [pytest.param(case, id=case.id) for case in cases()]
+WITH_REDUCTIONS = [
+    pytest.param(case.values[0], reduction, id=f"{case.id}-{reduction}")
+    for case in CASES for reduction in case.values[0].op.reductions
+]
+
+
+def on_target(arrays):
+    return {k: to_target(v) for k, v in arrays.items()}
+
+
+def upstream(loss_shape, dtype, reduction, seed=1):
+    """A random grad_output: one per loss element for 'none', else one non-unit scalar."""
+    if reduction == "none":
+        return np.random.default_rng(seed).normal(0, 2, loss_shape).astype(dtype)
+    return dtype(1.7)
+
+
+def host_grads(grads):
+    return [to_host(g) for g in (grads if isinstance(grads, tuple) else (grads,))]
+
+
+def check_against_torch(case, arrays, reduction, dtype, g):
+    truth64 = torch_loss(case, {k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in arrays.items()},
+                         reduction, np.asarray(g, np.float64))
+    low = torch_loss(case, arrays, reduction, np.asarray(g, dtype))
+    grads = host_grads(numact_call(case, "_backward", on_target(arrays), reduction, to_target(np.asarray(g, dtype)) if np.ndim(g) else g))
+    for name, ours, truth, torch_low in zip(case.op.inputs, grads, truth64[1], low[1]):
+        assert ours.dtype == dtype and ours.shape == arrays[name].shape
+        assert_close(ours, truth, torch_low, dtype, f"{case.id}_backward[{name}, {reduction}]")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("case, reduction", WITH_REDUCTIONS)
+def test_loss_matches_torch(case, reduction, dtype):
+    arrays = case.arrays(dtype)
+    loss = to_host(numact_call(case, "", on_target(arrays), reduction))
+    truth = torch_loss(case, {k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in arrays.items()}, reduction)
+    assert loss.dtype == dtype and loss.shape == truth.shape
+    assert_close(loss, truth, torch_loss(case, arrays, reduction), dtype, f"{case.id}[{reduction}]")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("case, reduction", WITH_REDUCTIONS)
+def test_gradients_match_torch(case, reduction, dtype):
+    arrays = case.arrays(dtype)
+    loss_shape = torch_loss(case, arrays, reduction).shape
+    check_against_torch(case, arrays, reduction, dtype, upstream(loss_shape, dtype, reduction))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("case, reduction", WITH_REDUCTIONS)
+def test_gradients_with_a_scalar_grad_output(case, reduction, dtype):
+    check_against_torch(case, case.arrays(dtype), reduction, dtype, dtype(-0.37))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("case, reduction", WITH_REDUCTIONS)
+def test_fused_equals_forward_then_backward(case, reduction, dtype):
+    arrays = on_target(case.arrays(dtype))
+    loss, grads = numact_call(case, "_forward_backward", arrays, reduction)
+    alone = to_host(numact_call(case, "", arrays, reduction))
+    ones = to_target(np.ones(alone.shape, dtype)) if reduction == "none" else dtype(1)
+    separate = host_grads(numact_call(case, "_backward", arrays, reduction, ones))
+    np.testing.assert_array_equal(to_host(loss), alone)
+    for fused, apart in zip(host_grads(grads), separate, strict=True):
+        np.testing.assert_array_equal(fused, apart)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_gradients_match_finite_differences(case):
+    """<g, J v> by central differences in float64 equals Σ <grad_k, v_k>, away from kinks."""
+    arrays = case.arrays(np.float64, seed=3, smooth=True)
+    rng = np.random.default_rng(4)
+    v = {name: rng.normal(size=arrays[name].shape) for name in case.op.inputs}
+    g = upstream(to_host(numact_call(case, "", on_target(arrays), "none")).shape, np.float64, "none")
+    h = 1e-6
+
+    def loss_at(step):
+        moved = {k: a + step * v[k] if k in v else a for k, a in arrays.items()}
+        return to_host(numact_call(case, "", on_target(moved), "none"))
+
+    numeric = np.sum(g * (loss_at(h) - loss_at(-h))) / (2 * h)
+    grads = host_grads(numact_call(case, "_backward", on_target(arrays), "none", to_target(g)))
+    analytic = sum(np.sum(grad * v[name]) for name, grad in zip(case.op.inputs, grads))
+    assert numeric == pytest.approx(analytic, rel=1e-6, abs=1e-7)
