@@ -51,7 +51,7 @@ def from_host(a: np.ndarray) -> np.ndarray:
 def map_unary(f):
     """out[i] = f(x[i], *args) over flat arrays."""
 
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(out, x, args):
         for i in prange(x.size):
             out[i] = f(x[i], *args)
@@ -63,7 +63,7 @@ def map_unary(f):
 def map_binary(f):
     """out[i] = f(g[i], x[i], *args) over flat arrays."""
 
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(out, g, x, args):
         for i in prange(x.size):
             out[i] = f(g[i], x[i], *args)
@@ -75,7 +75,7 @@ def map_binary(f):
 def map_rows(f):
     """f(x[o, :, i], out[o, :, i], *args) for every row of (outer, n, inner) arrays."""
 
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(out, x, args):
         inner = x.shape[2]
         for r in prange(x.shape[0] * inner):
@@ -89,7 +89,7 @@ def map_rows(f):
 def map_rows_binary(f):
     """f(g[o, :, i], x[o, :, i], out[o, :, i], *args) for every row of (outer, n, inner) arrays."""
 
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(out, g, x, args):
         inner = x.shape[2]
         for r in prange(x.shape[0] * inner):
@@ -103,7 +103,7 @@ def map_rows_binary(f):
 def map_channels(f):
     """out[o, c, i] = f(x[o, c, i], w[c]) over (outer, channels, inner) arrays."""
 
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(out, x, w):
         channels = x.shape[1]
         for oc in prange(x.shape[0] * channels):
@@ -118,7 +118,7 @@ def map_channels(f):
 def map_channels_binary(f):
     """out[o, c, i] = f(g[o, c, i], x[o, c, i], w[c]) over (outer, channels, inner) arrays."""
 
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(out, g, x, w):
         channels = x.shape[1]
         for oc in prange(x.shape[0] * channels):
@@ -133,7 +133,7 @@ def map_channels_binary(f):
 def sum_channels(f):
     """total[c] = Σ_{o, i} f(g[o, c, i], x[o, c, i]), summed in float64 in a fixed order."""
 
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(total, g, x):
         for c in prange(x.shape[1]):
             acc = 0.0
@@ -166,7 +166,7 @@ def map_loss(f):
     its size (so a size-1 operand or a trailing-axes one broadcasts). Writes the partial sums
     of ℓ, ℓ itself when asked, and ∂a (and ∂b) times scale[i] / divisor[0] when asked."""
 
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, flags, args):
         n, write_losses, write_grads = flags
         for k in prange(partial.size):
@@ -192,7 +192,7 @@ def map_row_loss(f):
     z[o, :, i], t[o, :, i], w, gx[o, :, i], gy[o, :, i], gz[o, :, i], s_r, write_grads, *args)
     with s_r = scale[r] / divisor[0]. Writes the partial sums of ℓ, and ℓ when asked."""
 
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, flags, args):
         rows, write_losses, write_grads = flags
         inner = x.shape[2]
@@ -211,7 +211,7 @@ def map_row_loss(f):
     return kernel
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sum_partials(result, partial, divisor):
     """result[0] = Σ partial / divisor[0], summed in order."""
     total = 0.0
@@ -227,7 +227,7 @@ def check_classes(t: np.ndarray, w: np.ndarray, ignore_index: int, classes: int)
     return _check_classes(total, t, w, ignore_index, classes), total
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _check_classes(total, t, w, ignore_index, classes):
     for r in range(t.size):
         k = t[r]
@@ -244,7 +244,7 @@ def first_outside(a: np.ndarray, low: float, high: float) -> int:
     return _first_outside(a.reshape(a.size), low, high)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _first_outside(a, low, high):
     for i in range(a.size):
         if not (a[i] >= low and a[i] <= high):

@@ -103,7 +103,7 @@ class _LossCall:
             self.t = target.contiguous(t, np.int64).reshape(rows[0], 1, rows[2])
             first_bad, weight_sum = target.check_classes(self.t.reshape(self.n), w, ignore_index, classes)
             if first_bad >= 0:
-                position = np.unravel_index(first_bad, self.loss_shape) if self.loss_shape else ()
+                position = _index(first_bad, self.loss_shape)
                 value = _item(target, self.t.reshape(self.n), first_bad)
                 raise ValueError(
                     f"numact.{self.name}: target holds class index {value} at {position}, outside "
@@ -180,7 +180,7 @@ class _LossCall:
         if position >= 0:
             raise ValueError(
                 f"numact.{self.name}: {arg} holds {_item(self.target, a.reshape(a.size), position)} at "
-                f"{np.unravel_index(position, a.shape) if a.ndim else ()}; probabilities must be in [0, 1]"
+                f"{_index(position, tuple(a.shape))}; probabilities must be in [0, 1]"
             )
 
     def _scale(self, g):
@@ -265,6 +265,11 @@ class _LossCall:
             done()
         grads = grads_out[0] if len(op.inputs) == 1 and want_grads else tuple(grads_out) or None
         return loss_out, grads
+
+
+def _index(flat_position: int, shape: tuple) -> tuple:
+    """The index tuple of a flat position, as plain ints."""
+    return tuple(int(k) for k in np.unravel_index(flat_position, shape)) if shape else ()
 
 
 def _item(target, flat, i: int):

@@ -11,7 +11,7 @@ import re
 import pytest
 from numba import cuda, types
 
-from numact.operators import ACTIVATIONS
+from numact.operators import ACTIVATIONS, LOSSES
 
 pytestmark = pytest.mark.cpu_only
 
@@ -67,4 +67,46 @@ def test_the_strided_copy_kernels_compile_to_ptx(ndim, src, dst):
     kernel = _cuda._copy_kernel(ndim)
     signature = (types.Array(getattr(types, dst), ndim, "A"), types.Array(getattr(types, src), ndim, "A"))
     ptx, _ = cuda.compile_ptx(kernel.py_func, signature, cc=(9, 0))
+    assert ".entry" in ptx
+
+
+def loss_kernels(op, ft):
+    """(kernel, argument types) for the loss's CUDA kernel, as numact._loss_api launches it."""
+    from numact import _cuda
+
+    flat, cube, f64 = ft[::1], ft[:, :, ::1], types.float64[::1]
+    flags = types.UniTuple(types.int64, 3)
+    if op.kind == "elementwise":
+        args = types.UniTuple(ft, len(op.params)) if op.params else types.Tuple(())
+        return [(_cuda.map_loss(op.math), (f64, flat, flat, flat, flat, flat, flat, flat, flat, f64, flags, args))]
+    if op.kind == "class":
+        args = types.Tuple((types.int64,) + (types.float64,) * (len(op.params) - 1))
+        maths = [(op.math, types.int64[:, :, ::1])] + ([(op.probs_math, cube)] if op.probs_math else [])
+        return [
+            (_cuda.map_row_loss(math), (f64, flat, cube, cube, cube, cube, cube, cube, t, cube, flat, f64, flags, args))
+            for math, t in maths
+        ]
+    args = types.UniTuple(types.float64, len(op.params))
+    return [(_cuda.map_row_loss(op.math), (f64, flat, cube, cube, cube, cube, cube, cube, cube, cube, flat, f64, flags, args))]
+
+
+@pytest.mark.parametrize("float_name", FLOATS)
+@pytest.mark.parametrize("op", LOSSES, ids=lambda op: op.name)
+def test_every_loss_kernel_compiles_to_ptx(op, float_name):
+    for launcher, signature in loss_kernels(op, FLOATS[float_name]):
+        ptx, _ = cuda.compile_ptx(launcher.kernel.py_func, signature, cc=(9, 0))
+        assert ".entry" in ptx
+
+
+@pytest.mark.parametrize("kernel", ["_sum_partials", "_check_classes", "_first_outside"])
+def test_the_loss_helper_kernels_compile_to_ptx(kernel):
+    from numact import _cuda
+
+    f64, f32 = types.float64[::1], types.float32[::1]
+    signature = {
+        "_sum_partials": (f32, f64, f64),
+        "_check_classes": (f64, types.int64[::1], f32, types.int64, types.int64),
+        "_first_outside": (f64, f32, types.float64, types.float64),
+    }[kernel]
+    ptx, _ = cuda.compile_ptx(getattr(_cuda, kernel).py_func, signature, cc=(9, 0))
     assert ".entry" in ptx
