@@ -9,6 +9,8 @@ from functools import cache
 import numpy as np
 from numba import njit, prange
 
+from ._primitives import at
+
 
 def asarray(obj) -> np.ndarray:
     return np.asarray(obj)
@@ -162,22 +164,23 @@ def partials(n: int, rows: bool = False) -> np.ndarray:
 
 @cache
 def map_loss(f):
-    """For i < n: (ℓ_i, ∂a_i, ∂b_i) = f(a[i], b[i], c[i], d[i], *args), each operand read modulo
-    its size (so a size-1 operand or a trailing-axes one broadcasts). Writes the partial sums
-    of ℓ, ℓ itself when asked, and ∂a (and ∂b) times scale[i] / divisor[0] when asked."""
+    """For i < n: (ℓ_i, ∂a_i, ∂b_i) = f(a[i], b[i], c[i], d[i], *args), each operand 1-D or 0-d
+    (one value for all). Writes the partial sums of ℓ, ℓ itself when asked, and ∂a (and ∂b)
+    times scale[i] / divisor (0-d) when asked."""
 
     @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, flags, args):
         n, write_losses, write_grads = flags
+        total = divisor[()]
         for k in prange(partial.size):
             acc = 0.0
             for i in range(k * CHUNK, min(n, (k + 1) * CHUNK)):
-                loss, da, db = f(a[i % a.size], b[i % b.size], c[i % c.size], d[i % d.size], *args)
+                loss, da, db = f(at(a, i), at(b, i), at(c, i), at(d, i), *args)
                 acc += loss
                 if write_losses:
                     losses[i] = loss
                 if write_grads:
-                    s = scale[i % scale.size] / divisor[0]
+                    s = at(scale, i) / total
                     grad_a[i] = da * s
                     if write_grads == 2:
                         grad_b[i] = db * s
@@ -190,17 +193,19 @@ def map_loss(f):
 def map_row_loss(f):
     """For every row r = (o, i) of (outer, n, inner) arrays: ℓ_r = f(x[o, :, i], y[o, :, i],
     z[o, :, i], t[o, :, i], w, gx[o, :, i], gy[o, :, i], gz[o, :, i], s_r, write_grads, *args)
-    with s_r = scale[r] / divisor[0]. Writes the partial sums of ℓ, and ℓ when asked."""
+    with s_r = scale[r] / divisor (scale 1-D or 0-d, divisor 0-d). Writes the partial sums of
+    ℓ, and ℓ when asked."""
 
     @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, flags, args):
         rows, write_losses, write_grads = flags
         inner = x.shape[2]
+        total = divisor[()]
         for k in prange(partial.size):
             acc = 0.0
             for r in range(k * ROW_CHUNK, min(rows, (k + 1) * ROW_CHUNK)):
                 o, i = r // inner, r % inner
-                s = scale[r % scale.size] / divisor[0]
+                s = at(scale, r) / total
                 loss = f(x[o, :, i], y[o, :, i], z[o, :, i], t[o, :, i], w, gx[o, :, i],
                          gy[o, :, i], gz[o, :, i], s, write_grads, *args)
                 acc += loss
@@ -213,18 +218,18 @@ def map_row_loss(f):
 
 @njit(cache=True, error_model="numpy")
 def sum_partials(result, partial, divisor):
-    """result[0] = Σ partial / divisor[0], summed in order."""
+    """result[0] = Σ partial / divisor (0-d), summed in order."""
     total = 0.0
     for k in range(partial.size):
         total += partial[k]
-    result[0] = total / divisor[0]
+    result[0] = total / divisor[()]
 
 
 def check_classes(t: np.ndarray, w: np.ndarray, ignore_index: int, classes: int):
     """(the first position of a target outside [0, classes) that is not ignore_index, or −1;
-    Σ w[t] over the kept targets as a 1-element float64 array)."""
-    total = np.zeros(1)
-    return _check_classes(total, t, w, ignore_index, classes), total
+    Σ w[t] over the kept targets as a 0-d float64 array)."""
+    total = np.zeros(())
+    return _check_classes(total.reshape(1), t, w, ignore_index, classes), total
 
 
 @njit(cache=True, error_model="numpy")

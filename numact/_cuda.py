@@ -12,6 +12,7 @@ import numpy as np
 from numba import config, cuda, float64
 
 from . import _primitives
+from ._primitives import at
 
 _primitives.register_cuda()
 
@@ -296,22 +297,23 @@ def _on_partials(kernel):
 
 @cache
 def map_loss(f):
-    """For i < n: (ℓ_i, ∂a_i, ∂b_i) = f(a[i], b[i], c[i], d[i], *args), operands read modulo
-    their size. Writes a partial sum of ℓ per block, ℓ when asked, and ∂a (and ∂b) times
-    scale[i] / divisor[0] when asked."""
+    """For i < n: (ℓ_i, ∂a_i, ∂b_i) = f(a[i], b[i], c[i], d[i], *args), operands 1-D or 0-d.
+    Writes a partial sum of ℓ per block, ℓ when asked, and ∂a (and ∂b) times
+    scale[i] / divisor (0-d) when asked."""
 
     @cuda.jit(cache=True)
     def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, flags, args):
         shared = cuda.shared.array(THREADS, float64)
         n, write_losses, write_grads = flags
         acc = 0.0
+        total = divisor[()]
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-            loss, da, db = f(a[i % a.size], b[i % b.size], c[i % c.size], d[i % d.size], *args)
+            loss, da, db = f(at(a, i), at(b, i), at(c, i), at(d, i), *args)
             acc += loss
             if write_losses:
                 losses[i] = loss
             if write_grads:
-                s = scale[i % scale.size] / divisor[0]
+                s = at(scale, i) / total
                 grad_a[i] = da * s
                 if write_grads == 2:
                     grad_b[i] = db * s
@@ -325,7 +327,7 @@ def map_loss(f):
 @cache
 def map_row_loss(f):
     """ℓ_r = f(x[o, :, i], y[o, :, i], z[o, :, i], t[o, :, i], w, gx[o, :, i], gy[o, :, i],
-    gz[o, :, i], scale[r] / divisor[0], write_grads, *args) for every row r = (o, i): a thread
+    gz[o, :, i], scale[r] / divisor, write_grads, *args) for every row r = (o, i): a thread
     a row. ``w`` comes as a (1, C, 1) array. Writes a partial sum per block, ℓ when asked."""
 
     @cuda.jit(cache=True)
@@ -334,9 +336,10 @@ def map_row_loss(f):
         rows, write_losses, write_grads = flags
         inner = x.shape[2]
         acc = 0.0
+        total = divisor[()]
         for r in range(cuda.grid(1), rows, cuda.gridsize(1)):
             o, i = r // inner, r % inner
-            s = scale[r % scale.size] / divisor[0]
+            s = at(scale, r) / total
             loss = f(_row(x, o, i), _row(y, o, i), _row(z, o, i), _row(t, o, i), _row(w, 0, 0),
                      _row(gx, o, i), _row(gy, o, i), _row(gz, o, i), s, write_grads, *args)
             acc += loss
@@ -357,11 +360,11 @@ def _sum_partials(result, partial, divisor):
         acc += partial[k]
     acc = _block_sum(shared, acc)
     if cuda.threadIdx.x == 0:
-        result[0] = acc / divisor[0]
+        result[0] = acc / divisor[()]
 
 
 def sum_partials(result, partial, divisor) -> None:
-    """result[0] = Σ partial / divisor[0], in one block: the same order every run."""
+    """result[0] = Σ partial / divisor (0-d), in one block: the same order every run."""
     _sum_partials[1, THREADS](result, partial, divisor)
 
 
@@ -383,11 +386,11 @@ def _check_classes(stats, t, w, ignore_index, classes):
 
 def check_classes(t, w, ignore_index: int, classes: int):
     """(the first position of a target outside [0, classes) that is not ignore_index, or −1;
-    Σ w[t] over the kept targets as a 1-element float64 array), in one block."""
+    Σ w[t] over the kept targets as a 0-d float64 array), in one block."""
     stats = from_host(np.array([0.0, np.inf]))
     _check_classes[1, THREADS](stats, t, w, ignore_index, classes)
-    first_bad = stats.copy_to_host()[1]
-    return (-1 if first_bad == np.inf else int(first_bad)), stats[:1]
+    total, first_bad = stats.copy_to_host()
+    return (-1 if first_bad == np.inf else int(first_bad)), from_host(np.array(total))
 
 
 @cuda.jit(cache=True)

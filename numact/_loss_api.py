@@ -60,7 +60,7 @@ class _LossCall:
         self.n = math.prod(shape)
         for arg in op.probabilities:
             self._check_probabilities(arg)
-        ones = self.target.from_host(np.ones(1, self.compute))
+        ones = self.target.from_host(np.ones((), self.compute))
         self.operands = [
             self._flat_operand(self.arrays[arg]) if arg in self.arrays else ones
             for arg in op.arrays + op.weights
@@ -164,15 +164,11 @@ class _LossCall:
         return self.target.contiguous(self.target.broadcast(a, shape), self.compute)
 
     def _flat_operand(self, a):
-        """``a`` as a flat array that the kernel reads modulo its size: as it is when its shape
-        (without leading 1s) is a suffix of the broadcast shape, else broadcast in full."""
-        shape = tuple(a.shape)
-        while shape and shape[0] == 1:
-            shape = shape[1:]
-        if shape != self.shape[len(self.shape) - len(shape):]:
-            a = self.target.broadcast(a, self.shape)
-        a = self.target.contiguous(a, self.compute)
-        return a.reshape(a.size)
+        """``a`` as the kernel reads it: a 0-d array for one value, else a flat array of the
+        broadcast shape (copied in full when ``a`` broadcasts)."""
+        if a.size == 1:
+            return self.target.contiguous(a, self.compute).reshape(())
+        return self.target.contiguous(self.target.broadcast(a, self.shape), self.compute).reshape(self.n)
 
     def _check_probabilities(self, arg):
         a = self.target.contiguous(self.arrays[arg], self.compute)
@@ -194,15 +190,16 @@ class _LossCall:
                 f"numact.{self.name}: grad_output has shape {tuple(g.shape)}; a reduced loss takes a scalar"
             )
         result_dtype(self.name, "grad_output", g.dtype)
-        return self.target.contiguous(g, self.compute).reshape(1)
+        return self.target.contiguous(g, self.compute)
 
     def _divisor(self):
-        """What the sum is divided by: the count for 'mean' and 'batchmean', else 1."""
+        """What the sum is divided by (0-d, float64): the count for 'mean' and 'batchmean',
+        else 1."""
         if self.reduction in ("mean", "batchmean"):
             if isinstance(self.count, int):
-                return self.target.from_host(np.array([float(self.count)]))
+                return self.target.from_host(np.array(float(self.count)))
             return self.count
-        return self.target.from_host(np.ones(1))
+        return self.target.from_host(np.array(1.0))
 
     # --- the launch -------------------------------------------------------------------------
 
@@ -220,7 +217,7 @@ class _LossCall:
                 arg_out = "out" if len(op.inputs) == 1 else f"out[{k}]"
                 grads_out.append(_output(self.name, target, outs[k], tuple(self.arrays[arg].shape), self.dtype, arg_out))
         if self.scale is None:
-            self.scale = target.from_host(np.ones(1, self.compute))
+            self.scale = target.from_host(np.ones((), self.compute))
 
         inputs = [self.arrays[arg] for arg in self.arrays]
         grad_bufs, finish = [], []

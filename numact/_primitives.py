@@ -8,6 +8,7 @@ version replaces one here, behind the same name, without touching any operator.
 from math import cos, erfc, exp, expm1, inf, log, log1p, sin, sqrt, tanh  # noqa: F401
 
 import numba.extending
+from numba.core import types
 
 
 def like(x, value):
@@ -31,8 +32,26 @@ def _like_typer(x, value):
 numba.extending.overload(like)(_like_typer)
 
 
+def at(a, i):
+    """a[i] for a 1-D array, the value of a 0-d array: an operand broadcast from one value
+    costs no index arithmetic, since numba compiles each case apart."""
+    return a if not hasattr(a, "ndim") else a[()] if a.ndim == 0 else a[i]  # the simulator's path
+
+
+def _at_typer(a, i):
+    if not isinstance(a, types.Array):  # numba's parfor lowering passes 0-d arrays as scalars
+        return lambda a, i: a
+    if a.ndim == 0:
+        return lambda a, i: a[()]
+    return lambda a, i: a[i]
+
+
+numba.extending.overload(at)(_at_typer)
+
+
 def register_cuda() -> None:
     """Make the primitives callable in ``@cuda.jit`` kernels; called when numba.cuda loads."""
     from numba.cuda.extending import overload
 
     overload(like, target="cuda")(_like_typer)
+    overload(at, target="cuda")(_at_typer)

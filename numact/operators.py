@@ -371,6 +371,18 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
+def loss_markdown_table() -> str:
+    """The README's table of losses."""
+    rows = ["| loss | per-element loss | arrays | keyword parameters (defaults) | torch reference |",
+            "|---|---|---|---|---|"]
+    for op in LOSSES:
+        keywords = [f"{w}=None" for w in op.weights] + [f"{p.name}={p.default!r}" for p in op.params]
+        keywords.append("reduction=" + " \\| ".join(repr(r) for r in op.reductions))
+        formula = op.formula.replace("|", "\\|")
+        rows.append(f"| `{op.name}` | {formula} | {', '.join(op.arrays)} | {', '.join(keywords)} | `{op.reference}` |")
+    return "\n".join(rows)
+
+
 def param_cases(op: Activation) -> list[dict[str, Any]]:
     """Parameter sets to exercise: the defaults (examples stand in for required ones), then
     every parameter at its example value."""

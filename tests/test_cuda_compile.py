@@ -75,19 +75,20 @@ def loss_kernels(op, ft):
     from numact import _cuda
 
     flat, cube, f64 = ft[::1], ft[:, :, ::1], types.float64[::1]
+    one, one64 = types.Array(ft, 0, "C"), types.Array(types.float64, 0, "C")  # 0-d: one value for all
     flags = types.UniTuple(types.int64, 3)
     if op.kind == "elementwise":
         args = types.UniTuple(ft, len(op.params)) if op.params else types.Tuple(())
-        return [(_cuda.map_loss(op.math), (f64, flat, flat, flat, flat, flat, flat, flat, flat, f64, flags, args))]
+        return [(_cuda.map_loss(op.math), (f64, flat, flat, flat, flat, flat, one, one, one, one64, flags, args))]
     if op.kind == "class":
         args = types.Tuple((types.int64,) + (types.float64,) * (len(op.params) - 1))
         maths = [(op.math, types.int64[:, :, ::1])] + ([(op.probs_math, cube)] if op.probs_math else [])
         return [
-            (_cuda.map_row_loss(math), (f64, flat, cube, cube, cube, cube, cube, cube, t, cube, flat, f64, flags, args))
+            (_cuda.map_row_loss(math), (f64, flat, cube, cube, cube, cube, cube, cube, t, cube, flat, one64, flags, args))
             for math, t in maths
         ]
     args = types.UniTuple(types.float64, len(op.params))
-    return [(_cuda.map_row_loss(op.math), (f64, flat, cube, cube, cube, cube, cube, cube, cube, cube, flat, f64, flags, args))]
+    return [(_cuda.map_row_loss(op.math), (f64, flat, cube, cube, cube, cube, cube, cube, cube, cube, one, one64, flags, args))]
 
 
 @pytest.mark.parametrize("float_name", FLOATS)
@@ -104,7 +105,7 @@ def test_the_loss_helper_kernels_compile_to_ptx(kernel):
 
     f64, f32 = types.float64[::1], types.float32[::1]
     signature = {
-        "_sum_partials": (f32, f64, f64),
+        "_sum_partials": (f32, f64, types.Array(types.float64, 0, "C")),
         "_check_classes": (f64, types.int64[::1], f32, types.int64, types.int64),
         "_first_outside": (f64, f32, types.float64, types.float64),
     }[kernel]

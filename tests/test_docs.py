@@ -7,7 +7,7 @@ import pytest
 
 import numact
 
-from numact.operators import markdown_table
+from numact.operators import loss_markdown_table, markdown_table
 
 pytestmark = pytest.mark.cpu_only
 
@@ -15,6 +15,7 @@ pytestmark = pytest.mark.cpu_only
 def test_the_readme_lists_every_operator_as_the_table_does():
     readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
     assert markdown_table() in readme
+    assert loss_markdown_table() in readme
 
 
 def test_every_docstring_example_runs():
