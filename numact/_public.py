@@ -77,6 +77,24 @@ _LOSS_CALLS = {
 }
 
 
+_EXAMPLE_ARRAYS = {
+    # an example value for every positional array name, by the kind of loss
+    "elementwise": {"input": "np.array([0.2, 0.8])", "target": "np.array([0.0, 1.0])",
+                    "input1": "np.array([0.2, 0.8])", "input2": "np.array([0.5, 0.1])"},
+    "class": {"input": "np.log(np.array([[0.7, 0.2, 0.1]]))", "target": "np.array([0])"},
+    "vector": {"input1": "np.array([[1.0, 0.0]])", "input2": "np.array([[0.6, 0.8]])",
+               "target": "np.array([1.0])", "anchor": "np.array([[0.0, 0.0]])",
+               "positive": "np.array([[0.5, 0.0]])", "negative": "np.array([[0.0, 2.0]])"},
+}
+
+
+def _loss_example(op: Loss) -> str:
+    examples = _EXAMPLE_ARRAYS[op.kind]
+    target = "np.array([1.0, -1.0])" if op.name == "margin_ranking_loss" else examples.get("target")
+    arrays = ", ".join(target if a == "target" else examples[a] for a in op.arrays)
+    return f"\nExample:\n    >>> import numpy as np, numact\n    >>> loss = numact.{op.name}({arrays})\n"
+
+
 def _loss_docstring(op: Loss, suffix: str) -> str:
     grads = ", ".join(f"grad_{arg}" for arg in op.inputs)
     grads = grads if len(op.inputs) == 1 else f"({grads})"
@@ -99,7 +117,7 @@ def _loss_docstring(op: Loss, suffix: str) -> str:
     return (
         f"{head}\n\nPyTorch reference: ``{op.reference}``.\n\nArrays: {', '.join(op.arrays)}.\n"
         f"Parameters:\n{params}\nReturns {returns}. The result's dtype is the inputs' (float16 is "
-        "computed in float32); reductions sum in float64.\n"
+        "computed in float32); reductions sum in float64.\n" + (_loss_example(op) if not suffix else "")
     )
 
 

@@ -49,12 +49,13 @@ def kernels(op, ft):
 
 
 @pytest.mark.parametrize("float_name", FLOATS)
-@pytest.mark.parametrize("op", ACTIVATIONS, ids=lambda op: op.name)
+@pytest.mark.parametrize("op", ACTIVATIONS + LOSSES, ids=lambda op: op.name)
 def test_every_kernel_compiles_to_ptx(op, float_name):
-    for launcher, signature in kernels(op, FLOATS[float_name]):
+    make = loss_kernels if op in LOSSES else kernels
+    for launcher, signature in make(op, FLOATS[float_name]):
         ptx, _ = cuda.compile_ptx(launcher.kernel.py_func, signature, cc=(9, 0))
         assert ".entry" in ptx
-        if float_name == "float32" and op.kind == "elementwise":
+        if float_name == "float32" and op in ACTIVATIONS and op.kind == "elementwise":
             widened = re.findall(r"cvt\.\w*\.?f64\.f32.*", ptx)
             assert not widened, f"{op.name}: float32 widened to float64: {widened[:3]}"
 
@@ -89,14 +90,6 @@ def loss_kernels(op, ft):
         ]
     args = types.UniTuple(types.float64, len(op.params))
     return [(_cuda.map_row_loss(op.math), (f64, flat, cube, cube, cube, cube, cube, cube, cube, cube, one, one64, flags, args))]
-
-
-@pytest.mark.parametrize("float_name", FLOATS)
-@pytest.mark.parametrize("op", LOSSES, ids=lambda op: op.name)
-def test_every_loss_kernel_compiles_to_ptx(op, float_name):
-    for launcher, signature in loss_kernels(op, FLOATS[float_name]):
-        ptx, _ = cuda.compile_ptx(launcher.kernel.py_func, signature, cc=(9, 0))
-        assert ".entry" in ptx
 
 
 @pytest.mark.parametrize("kernel", ["_sum_partials", "_check_classes", "_first_outside"])
