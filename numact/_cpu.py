@@ -150,8 +150,8 @@ def sum_channels(f):
 # --- losses ---------------------------------------------------------------------------------
 # A loss kernel writes per-chunk float64 partial sums of the loss; sum_partials adds them in
 # order. The chunks are fixed by size, not by thread, so the bits never depend on the thread
-# count. `flags` is (n, write_losses, write_grads): the element (or row) count, whether to
-# write each element's loss, and how many gradients to write (0, 1 or 2; rows: 0 or 1).
+# count. What a kernel writes is fixed when it is made (`writes`), so that numba compiles away
+# what a call does not need: the backward never computes the loss itself.
 
 CHUNK = 1 << 14  # elements per partial sum
 ROW_CHUNK = 64  # rows per partial sum
@@ -163,26 +163,27 @@ def partials(n: int, rows: bool = False) -> np.ndarray:
 
 
 @cache
-def map_loss(f):
+def map_loss(f, writes):
     """For i < n: (ℓ_i, ∂a_i, ∂b_i) = f(a[i], b[i], c[i], d[i], *args), each operand 1-D or 0-d
-    (one value for all). Writes the partial sums of ℓ, ℓ itself when asked, and ∂a (and ∂b)
-    times scale[i] / divisor (0-d) when asked."""
+    (one value for all). ``writes`` = (sum, losses, grads): write the partial sums of ℓ, ℓ
+    itself, and ∂a (grads 1; and ∂b, grads 2) times scale[i] / divisor (0-d)."""
+    sum_losses, write_losses, grads = writes
 
     @njit(parallel=True, cache=True, error_model="numpy")
-    def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, flags, args):
-        n, write_losses, write_grads = flags
+    def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, n, args):
         total = divisor[()]
         for k in prange(partial.size):
             acc = 0.0
             for i in range(k * CHUNK, min(n, (k + 1) * CHUNK)):
                 loss, da, db = f(at(a, i), at(b, i), at(c, i), at(d, i), *args)
-                acc += loss
+                if sum_losses:
+                    acc += loss
                 if write_losses:
                     losses[i] = loss
-                if write_grads:
+                if grads:
                     s = at(scale, i) / total
                     grad_a[i] = da * s
-                    if write_grads == 2:
+                    if grads == 2:
                         grad_b[i] = db * s
             partial[k] = acc
 
@@ -190,15 +191,15 @@ def map_loss(f):
 
 
 @cache
-def map_row_loss(f):
+def map_row_loss(f, writes):
     """For every row r = (o, i) of (outer, n, inner) arrays: ℓ_r = f(x[o, :, i], y[o, :, i],
     z[o, :, i], t[o, :, i], w, gx[o, :, i], gy[o, :, i], gz[o, :, i], s_r, write_grads, *args)
-    with s_r = scale[r] / divisor (scale 1-D or 0-d, divisor 0-d). Writes the partial sums of
-    ℓ, and ℓ when asked."""
+    with s_r = scale[r] / divisor (scale 1-D or 0-d, divisor 0-d). ``writes`` = (losses,
+    grads): write ℓ itself, and the gradients; the partial sums of ℓ are always written."""
+    write_losses, write_grads = writes
 
     @njit(parallel=True, cache=True, error_model="numpy")
-    def kernel(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, flags, args):
-        rows, write_losses, write_grads = flags
+    def kernel(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args):
         inner = x.shape[2]
         total = divisor[()]
         for k in prange(partial.size):

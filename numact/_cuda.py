@@ -277,7 +277,7 @@ def sum_channels(f):
 
 # --- losses ---------------------------------------------------------------------------------
 # As on the CPU: a loss kernel writes float64 partial sums (one per block, in a fixed order),
-# sum_partials adds them in one block. `flags` is (n, write_losses, write_grads).
+# sum_partials adds them in one block; what it writes is fixed when it is made (`writes`).
 
 
 def partials(n: int, rows: bool = False):
@@ -296,26 +296,27 @@ def _on_partials(kernel):
 
 
 @cache
-def map_loss(f):
+def map_loss(f, writes):
     """For i < n: (ℓ_i, ∂a_i, ∂b_i) = f(a[i], b[i], c[i], d[i], *args), operands 1-D or 0-d.
-    Writes a partial sum of ℓ per block, ℓ when asked, and ∂a (and ∂b) times
-    scale[i] / divisor (0-d) when asked."""
+    ``writes`` = (sum, losses, grads): a partial sum of ℓ per block, ℓ itself, and ∂a (grads 1;
+    and ∂b, grads 2) times scale[i] / divisor (0-d)."""
+    sum_losses, write_losses, grads = writes
 
     @cuda.jit(cache=True)
-    def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, flags, args):
+    def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, n, args):
         shared = cuda.shared.array(THREADS, float64)
-        n, write_losses, write_grads = flags
         acc = 0.0
         total = divisor[()]
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             loss, da, db = f(at(a, i), at(b, i), at(c, i), at(d, i), *args)
-            acc += loss
+            if sum_losses:
+                acc += loss
             if write_losses:
                 losses[i] = loss
-            if write_grads:
+            if grads:
                 s = at(scale, i) / total
                 grad_a[i] = da * s
-                if write_grads == 2:
+                if grads == 2:
                     grad_b[i] = db * s
         acc = _block_sum(shared, acc)
         if cuda.threadIdx.x == 0:
@@ -325,15 +326,16 @@ def map_loss(f):
 
 
 @cache
-def map_row_loss(f):
+def map_row_loss(f, writes):
     """ℓ_r = f(x[o, :, i], y[o, :, i], z[o, :, i], t[o, :, i], w, gx[o, :, i], gy[o, :, i],
     gz[o, :, i], scale[r] / divisor, write_grads, *args) for every row r = (o, i): a thread
-    a row. ``w`` comes as a (1, C, 1) array. Writes a partial sum per block, ℓ when asked."""
+    a row. ``w`` comes as a (1, C, 1) array. ``writes`` = (losses, grads): write ℓ itself, and
+    the gradients; a partial sum of ℓ per block is always written."""
+    write_losses, write_grads = writes
 
     @cuda.jit(cache=True)
-    def kernel(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, flags, args):
+    def kernel(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args):
         shared = cuda.shared.array(THREADS, float64)
-        rows, write_losses, write_grads = flags
         inner = x.shape[2]
         acc = 0.0
         total = divisor[()]

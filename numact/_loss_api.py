@@ -237,23 +237,20 @@ class _LossCall:
 
         partial = target.partials(self.n, rows=op.kind != "elementwise")
         divisor = self._divisor()
-        flags = (self.n, int(want_loss and not reduced), len(grad_bufs))
+        write_losses = want_loss and not reduced
         if op.kind == "elementwise":
             grads = [b.reshape(b.size) for b in grad_bufs] + [target.empty((1,), self.compute)] * (2 - len(grad_bufs))
-            target.map_loss(op.math)(
-                partial, loss_buf.reshape(loss_buf.size), *grads, *self.operands, self.scale, divisor, flags,
-                self.kernel_args,
-            )
+            kernel = target.map_loss(op.math, (want_loss and reduced, write_losses, len(grad_bufs)))
+            kernel(partial, loss_buf.reshape(loss_buf.size), *grads, *self.operands, self.scale, divisor, self.n,
+                   self.kernel_args)
         else:
             none = target.empty((self.rows3[0], 0, self.rows3[2]), self.compute)
             grads = [b.reshape(self.rows3) for b in grad_bufs] + [none] * (3 - len(grad_bufs))
-            flags = flags[:2] + (int(want_grads),)
             x3 = self.x3 + [self.x3[0]] * (3 - len(self.x3))
             w = self.w.reshape(1, self.w.size, 1) if target is not _cpu else self.w
-            target.map_row_loss(self.math)(
-                partial, loss_buf.reshape(loss_buf.size), *grads, *x3, self.t, w, self.scale, divisor,
-                flags, self.kernel_args,
-            )
+            kernel = target.map_row_loss(self.math, (write_losses, want_grads))
+            kernel(partial, loss_buf.reshape(loss_buf.size), *grads, *x3, self.t, w, self.scale, divisor,
+                   self.n, self.kernel_args)
         if loss_out is not None and reduced:
             result, done = _buffer(target, loss_out, self.compute)
             target.sum_partials(result.reshape(1), partial, divisor)

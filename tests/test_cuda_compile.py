@@ -77,19 +77,26 @@ def loss_kernels(op, ft):
 
     flat, cube, f64 = ft[::1], ft[:, :, ::1], types.float64[::1]
     one, one64 = types.Array(ft, 0, "C"), types.Array(types.float64, 0, "C")  # 0-d: one value for all
-    flags = types.UniTuple(types.int64, 3)
+    n = types.int64
     if op.kind == "elementwise":
         args = types.UniTuple(ft, len(op.params)) if op.params else types.Tuple(())
-        return [(_cuda.map_loss(op.math), (f64, flat, flat, flat, flat, flat, one, one, one, one64, flags, args))]
+        return [
+            (_cuda.map_loss(op.math, writes), (f64, flat, flat, flat, flat, flat, one, one, one, one64, n, args))
+            for writes in [(True, False, 0), (False, True, 0), (False, False, 2), (True, False, 1)]
+        ]
+    writes = [(True, False), (False, True)]
     if op.kind == "class":
         args = types.Tuple((types.int64,) + (types.float64,) * (len(op.params) - 1))
         maths = [(op.math, types.int64[:, :, ::1])] + ([(op.probs_math, cube)] if op.probs_math else [])
         return [
-            (_cuda.map_row_loss(math), (f64, flat, cube, cube, cube, cube, cube, cube, t, cube, flat, one64, flags, args))
-            for math, t in maths
+            (_cuda.map_row_loss(math, w), (f64, flat, cube, cube, cube, cube, cube, cube, t, cube, flat, one64, n, args))
+            for math, t in maths for w in writes
         ]
     args = types.UniTuple(types.float64, len(op.params))
-    return [(_cuda.map_row_loss(op.math), (f64, flat, cube, cube, cube, cube, cube, cube, cube, cube, one, one64, flags, args))]
+    return [
+        (_cuda.map_row_loss(op.math, w), (f64, flat, cube, cube, cube, cube, cube, cube, cube, cube, one, one64, n, args))
+        for w in writes
+    ]
 
 
 @pytest.mark.parametrize("kernel", ["_sum_partials", "_check_classes", "_first_outside"])
