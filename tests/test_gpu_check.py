@@ -13,6 +13,6 @@ def test_the_gpu_check_runs_and_finds_the_gpu_equal_to_the_cpu(capsys):
     spec = importlib.util.spec_from_file_location("gpu_check", path)
     check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(check)
-    assert check.main(["--size", "640", "--repeat", "1", "--ops", "sigmoid,softmax,prelu"]) == 0
+    assert check.main(["--size", "640", "--repeat", "1", "--ops", "sigmoid,softmax,prelu,mse_loss,cross_entropy"]) == 0
     report = capsys.readouterr().out
-    assert "all GPU results match the CPU" in report and "| prelu |" in report
+    assert "all GPU results match the CPU" in report and "| prelu |" in report and "| cross_entropy |" in report

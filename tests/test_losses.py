@@ -77,6 +77,23 @@ def test_fused_equals_forward_then_backward(case, reduction, dtype):
         np.testing.assert_array_equal(fused, apart)
 
 
+@pytest.mark.cuda_only
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+@pytest.mark.parametrize("case", CASES)
+def test_the_gpu_result_equals_the_cpu_result(case, reduction):
+    """The same scalar math on both targets: equal per element; sums within their rounding
+    (the CPU adds chunks, the GPU blocks)."""
+    arrays = case.arrays(np.float64)
+    gpu_loss, gpu_grads = numact_call(case, "_forward_backward", on_target(arrays), reduction)
+    cpu_loss, cpu_grads = numact_call(case, "_forward_backward", arrays, reduction)
+    if reduction == "none":
+        np.testing.assert_array_equal(to_host(gpu_loss), cpu_loss)
+    else:
+        np.testing.assert_allclose(to_host(gpu_loss), cpu_loss, rtol=1e-13)
+    for gpu, cpu in zip(host_grads(gpu_grads), host_grads(cpu_grads), strict=True):
+        np.testing.assert_array_equal(gpu, cpu)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_gradients_match_finite_differences(case):
     """<g, J v> by central differences in float64 equals Σ <grad_k, v_k>, away from kinks."""

@@ -1,6 +1,8 @@
 """The GPU check, for a session with an NVIDIA GPU: every CUDA kernel against the CPU result,
 then its bandwidth against a device-to-device copy of the same bytes.
 
+Losses are checked and timed through their fused call (loss and gradients in one pass).
+
     python benchmarks/gpu/check.py [--size N] [--repeat R] [--ops a,b]
 
 Correctness: every operator, forward and backward, float32 and float64, on the GPU equals the
@@ -23,8 +25,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from numba import cuda  # noqa: E402
 
 import numact  # noqa: E402
-from benchmarks.report import workload  # noqa: E402
-from numact.operators import ACTIVATIONS  # noqa: E402
+from benchmarks.report import loss_workload, workload  # noqa: E402
+from numact.operators import ACTIVATIONS, LOSSES  # noqa: E402
 
 RTOL = {np.float32: 2e-6, np.float64: 1e-13}
 
@@ -55,13 +57,33 @@ def check(op, size: int, dtype, rng) -> list[str]:
         pairs.append((gpu_grads, cpu_grads))
     problems = []
     for i, (gpu, cpu) in enumerate(pairs):
-        gpu = gpu.copy_to_host()
-        scale = np.abs(cpu[np.isfinite(cpu)]).max(initial=1.0)
-        with np.errstate(invalid="ignore"):
-            off = ~((gpu == cpu) | (np.isnan(gpu) & np.isnan(cpu))
-                    | (np.abs(gpu - cpu) <= RTOL[dtype] * (np.abs(cpu) + 1e-3 * scale)))
-        if off.any():
-            problems.append(f"{op.name} output {i} {dtype.__name__}: {off.sum()} of {off.size} differ")
+        problems += differ(gpu, cpu, dtype, f"{op.name} output {i} {dtype.__name__}")
+    return problems
+
+
+def differ(gpu, cpu, dtype, what: str) -> list[str]:
+    """The problem, if the GPU array differs from the CPU one beyond the tolerance."""
+    gpu, cpu = np.asarray(gpu.copy_to_host()), np.asarray(cpu)
+    scale = np.abs(cpu[np.isfinite(cpu)]).max(initial=1.0)
+    with np.errstate(invalid="ignore"):
+        off = ~((gpu == cpu) | (np.isnan(gpu) & np.isnan(cpu))
+                | (np.abs(gpu - cpu) <= RTOL[dtype] * (np.abs(cpu) + 1e-3 * scale)))
+    return [f"{what}: {off.sum()} of {off.size} differ"] if off.any() else []
+
+
+def check_loss(op, size: int, dtype, rng) -> list[str]:
+    """The fused loss on the GPU against the CPU, reduced and per element."""
+    arrays, params = loss_workload(op, size, dtype, rng)
+    fused = getattr(numact, f"{op.name}_forward_backward")
+    problems = []
+    for reduction in ("mean", "none"):
+        gpu_loss, gpu_grads = fused(*map(cuda.to_device, arrays), **params, reduction=reduction)
+        cpu_loss, cpu_grads = fused(*arrays, **params, reduction=reduction)
+        pairs = [(gpu_loss, cpu_loss)] + list(zip(
+            gpu_grads if isinstance(gpu_grads, tuple) else (gpu_grads,),
+            cpu_grads if isinstance(cpu_grads, tuple) else (cpu_grads,)))
+        for i, (gpu, cpu) in enumerate(pairs):
+            problems += differ(gpu, cpu, dtype, f"{op.name} {reduction} output {i} {dtype.__name__}")
     return problems
 
 
@@ -72,9 +94,12 @@ def main(argv=None) -> int:
     parser.add_argument("--ops", default="")
     args = parser.parse_args(argv)
     ops = [op for op in ACTIVATIONS if not args.ops or op.name in args.ops.split(",")]
+    losses = [op for op in LOSSES if not args.ops or op.name in args.ops.split(",")]
     rng = np.random.default_rng(0)
 
-    problems = [p for op in ops for dtype in (np.float32, np.float64) for p in check(op, min(args.size, 1 << 20), dtype, rng)]
+    small = min(args.size, 1 << 20)
+    problems = [p for op in ops for dtype in (np.float32, np.float64) for p in check(op, small, dtype, rng)]
+    problems += [p for op in losses for dtype in (np.float32, np.float64) for p in check_loss(op, small, dtype, rng)]
     print("correctness:", "all GPU results match the CPU" if not problems else "\n  ".join(["FAILED"] + problems))
 
     itemsize = 4
@@ -97,6 +122,16 @@ def main(argv=None) -> int:
         bwd_gbps = 3 * x.size * itemsize / t_bwd / 1e9
         print(f"| {op.name} | {t_fwd * 1e3:.3f} | {fwd_gbps:.1f} | {fwd_gbps / copy_gbps:.0%} "
               f"| {t_bwd * 1e3:.3f} | {bwd_gbps:.1f} | {bwd_gbps / copy_gbps:.0%} |")
+    if losses:
+        print("\n| loss (fused, 'mean') | ms | GB/s | of copy |\n|---|---:|---:|---:|")
+    for op in losses:
+        arrays, params = loss_workload(op, args.size, np.float32, rng)
+        device = [cuda.to_device(a) for a in arrays]
+        fused = getattr(numact, f"{op.name}_forward_backward")
+        t = seconds(lambda: fused(*device, **params), args.repeat)
+        # bytes the pass must move: every array read once, a gradient written per input
+        moved = sum(a.nbytes for a in arrays) + sum(arrays[k].nbytes for k in range(len(op.inputs)))
+        print(f"| {op.name} | {t * 1e3:.3f} | {moved / t / 1e9:.1f} | {moved / t / 1e9 / copy_gbps:.0%} |")
     return 1 if problems else 0
 
 
