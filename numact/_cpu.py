@@ -171,7 +171,7 @@ def map_loss(f, writes):
 
     @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, n, args):
-        total = divisor[()]
+        inverse = 1.0 / divisor[()]  # one division per call, not per element
         for k in prange(partial.size):
             acc = 0.0
             for i in range(k * CHUNK, min(n, (k + 1) * CHUNK)):
@@ -181,7 +181,7 @@ def map_loss(f, writes):
                 if write_losses:
                     losses[i] = loss
                 if grads:
-                    s = at(scale, i) / total
+                    s = at(scale, i) * inverse
                     grad_a[i] = da * s
                     if grads == 2:
                         grad_b[i] = db * s
@@ -201,12 +201,12 @@ def map_row_loss(f, writes):
     @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args):
         inner = x.shape[2]
-        total = divisor[()]
+        inverse = 1.0 / divisor[()]  # one division per call, not per element
         for k in prange(partial.size):
             acc = 0.0
             for r in range(k * ROW_CHUNK, min(rows, (k + 1) * ROW_CHUNK)):
                 o, i = r // inner, r % inner
-                s = at(scale, r) / total
+                s = at(scale, r) * inverse
                 loss = f(x[o, :, i], y[o, :, i], z[o, :, i], t[o, :, i], w, gx[o, :, i],
                          gy[o, :, i], gz[o, :, i], s, write_grads, *args)
                 acc += loss

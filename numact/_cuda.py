@@ -306,7 +306,7 @@ def map_loss(f, writes):
     def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, n, args):
         shared = cuda.shared.array(THREADS, float64)
         acc = 0.0
-        total = divisor[()]
+        inverse = 1.0 / divisor[()]  # one division per call, not per element
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             loss, da, db = f(at(a, i), at(b, i), at(c, i), at(d, i), *args)
             if sum_losses:
@@ -314,7 +314,7 @@ def map_loss(f, writes):
             if write_losses:
                 losses[i] = loss
             if grads:
-                s = at(scale, i) / total
+                s = at(scale, i) * inverse
                 grad_a[i] = da * s
                 if grads == 2:
                     grad_b[i] = db * s
@@ -338,10 +338,10 @@ def map_row_loss(f, writes):
         shared = cuda.shared.array(THREADS, float64)
         inner = x.shape[2]
         acc = 0.0
-        total = divisor[()]
+        inverse = 1.0 / divisor[()]  # one division per call, not per element
         for r in range(cuda.grid(1), rows, cuda.gridsize(1)):
             o, i = r // inner, r % inner
-            s = at(scale, r) / total
+            s = at(scale, r) * inverse
             loss = f(_row(x, o, i), _row(y, o, i), _row(z, o, i), _row(t, o, i), _row(w, 0, 0),
                      _row(gx, o, i), _row(gy, o, i), _row(gz, o, i), s, write_grads, *args)
             acc += loss
