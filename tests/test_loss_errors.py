@@ -90,7 +90,8 @@ def test_binary_cross_entropy_refuses_probabilities_outside_0_1(arg, value):
     lambda: numact.triplet_margin_loss(*(to_target(np.zeros((0, 4))),) * 3),
 ], ids=["mse", "bce", "nll all ignored", "cross_entropy all ignored", "cross_entropy probs", "triplet"])
 def test_mean_over_no_elements_is_nan(call):
-    assert np.isnan(to_host(call()))
+    with np.errstate(divide="ignore", invalid="ignore"):  # the simulator divides by 0 in Python
+        assert np.isnan(to_host(call()))
 
 
 @pytest.mark.parametrize("name, params, error, message", [
