@@ -69,13 +69,15 @@ def boolean(op_name: str, name: str, value: Any) -> float:
     return float(value)
 
 
-def within(low: float, high: float, low_open: bool = False) -> Callable[[str, str, Any], float]:
-    """A real number in [low, high] (or (low, high] when low_open)."""
+def within(low: float, high: float, low_open: bool = False, high_open: bool = False) -> Callable[[str, str, Any], float]:
+    """A real number between low and high, each end included unless it is open."""
 
     def to_kernel(op_name: str, name: str, value: Any) -> float:
         number = real_number(op_name, name, value)
-        if not (low < number if low_open else low <= number) or not number <= high:
-            bounds = f"{'(' if low_open else '['}{low}, {high}]"
+        above = low < number if low_open else low <= number
+        below = number < high if high_open else number <= high
+        if not (above and below):
+            bounds = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
             raise ValueError(f"numact.{op_name}: {name} must be in {bounds}, got {value!r}")
         return number
 
@@ -339,7 +341,7 @@ LOSSES: tuple[Loss, ...] = (
         "the distances' gradients where the hinge is ≥ 0", l.triplet_margin_loss_row,
         params=(
             Param("margin", 1.0, example=0.5),
-            Param("p", 2.0, within(0.0, float("inf"), low_open=True), example=1.5),
+            Param("p", 2.0, within(0.0, float("inf"), low_open=True, high_open=True), example=1.5),
             Param("eps", 1e-6, example=1e-3),
             Param("swap", False, boolean, example=True),
         ),

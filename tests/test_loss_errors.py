@@ -100,7 +100,8 @@ def test_mean_over_no_elements_is_nan(call):
     ("cross_entropy", {"label_smoothing": 1.5}, ValueError, r"label_smoothing must be in \[0.0, 1.0\]"),
     ("nll_loss", {"ignore_index": 1.5}, TypeError, r"ignore_index must be an integer, got 1.5"),
     ("kl_div", {"log_target": "yes"}, TypeError, r"log_target must be True or False, got 'yes'"),
-    ("triplet_margin_loss", {"p": 0.0}, ValueError, r"p must be in \(0.0, inf\]"),
+    ("triplet_margin_loss", {"p": 0.0}, ValueError, r"p must be in \(0.0, inf\), got 0.0"),
+    ("triplet_margin_loss", {"p": float("inf")}, ValueError, r"p must be in \(0.0, inf\), got inf"),
     ("margin_ranking_loss", {"margin": "1"}, TypeError, r"margin must be a real number, got '1'"),
 ])
 def test_bad_parameters_are_refused(name, params, error, message):
