@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 
 test: test-cpu test-cuda
 
+# The CPU run mostly compiles kernels (a fresh clone has no cache): two pytest-xdist workers
+# halve it on two cores. The simulator run is bound by Python threads and stays in one process.
+WORKERS ?= 2
+
 test-cpu: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS)
 
 # The CUDA kernels under Numba's simulator: its own process, since the variable must be set
 # before numba.cuda is imported.

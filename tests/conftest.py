@@ -2,14 +2,45 @@
 others run in both (see support.TARGET)."""
 
 import sys
+import threading
+import traceback
+
+import numpy as np
 
 from support import TARGET
+
+
+def _serialise_simulated_shared_arrays():
+    """The simulator's ``cuda.shared.array`` looks up a block's array by call site and creates
+    it when missing, with no lock: two threads of one block may each create one, and then
+    sum into different arrays (seen as rare wrong block reductions). The same lookup, locked."""
+    from numba.cuda import types
+    from numba.cuda.np import numpy_support
+    from numba.cuda.simulator import kernelapi
+
+    lock = threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:  # dynamic shared memory, or the error
+            return original(self, shape, dtype, alignment)
+        if isinstance(dtype, types.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        caller = traceback.extract_stack(sys._getframe())[-2][0:2]
+        with lock:
+            if caller not in self._allocations:
+                self._allocations[caller] = np.empty(shape, dtype)
+            return self._allocations[caller]
+
+    original = kernelapi.FakeCUDAShared.array
+    kernelapi.FakeCUDAShared.array = array
+
 
 if TARGET == "cuda":
     # The simulator runs a block as Python threads and polls them at every syncthreads; with
     # Python's default 5 ms thread switch interval each barrier waits for a switch. A 50 µs
     # interval makes the block reductions of the losses about 10× faster to simulate.
     sys.setswitchinterval(5e-5)
+    _serialise_simulated_shared_arrays()
 
 
 def pytest_configure(config):
