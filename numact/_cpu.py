@@ -193,8 +193,9 @@ def map_loss(f, writes):
 @cache
 def map_row_loss(f, writes):
     """For every row r = (o, i) of (outer, n, inner) arrays: ℓ_r = f(x[o, :, i], y[o, :, i],
-    z[o, :, i], t[o, :, i], w, gx[o, :, i], gy[o, :, i], gz[o, :, i], s_r, write_grads, *args)
-    with s_r = scale[r] / divisor (scale 1-D or 0-d, divisor 0-d). ``writes`` = (losses,
+    z[o, :, i], t[o, :, i], w[0, :, 0], gx[o, :, i], gy[o, :, i], gz[o, :, i], s_r, write_grads,
+    *args) with s_r = scale[r] / divisor (scale 1-D or 0-d, divisor 0-d) and the class weights
+    w as a (1, C, 1) array, as on CUDA. ``writes`` = (losses,
     grads): write ℓ itself, and the gradients; the partial sums of ℓ are always written."""
     write_losses, write_grads = writes
 
@@ -207,7 +208,7 @@ def map_row_loss(f, writes):
             for r in range(k * ROW_CHUNK, min(rows, (k + 1) * ROW_CHUNK)):
                 o, i = r // inner, r % inner
                 s = at(scale, r) * inverse
-                loss = f(x[o, :, i], y[o, :, i], z[o, :, i], t[o, :, i], w, gx[o, :, i],
+                loss = f(x[o, :, i], y[o, :, i], z[o, :, i], t[o, :, i], w[0, :, 0], gx[o, :, i],
                          gy[o, :, i], gz[o, :, i], s, write_grads, *args)
                 acc += loss
                 if write_losses:

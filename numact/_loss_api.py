@@ -168,7 +168,7 @@ class _LossCall:
         broadcast shape (copied in full when ``a`` broadcasts)."""
         if a.size == 1:
             return self.target.contiguous(a, self.compute).reshape(())
-        return self.target.contiguous(self.target.broadcast(a, self.shape), self.compute).reshape(self.n)
+        return self._full(a, self.shape).reshape(self.n)
 
     def _check_probabilities(self, arg):
         a = self.target.contiguous(self.arrays[arg], self.compute)
@@ -247,10 +247,10 @@ class _LossCall:
             none = target.empty((self.rows3[0], 0, self.rows3[2]), self.compute)
             grads = [b.reshape(self.rows3) for b in grad_bufs] + [none] * (3 - len(grad_bufs))
             x3 = self.x3 + [self.x3[0]] * (3 - len(self.x3))
-            w = self.w.reshape(1, self.w.size, 1) if target is not _cpu else self.w
             kernel = target.map_row_loss(self.math, (write_losses, want_grads))
-            kernel(partial, loss_buf.reshape(loss_buf.size), *grads, *x3, self.t, w, self.scale, divisor,
-                   self.n, self.kernel_args)
+            w = self.w.reshape(1, self.w.size, 1)
+            kernel(partial, loss_buf.reshape(loss_buf.size), *grads, *x3, self.t, w, self.scale, divisor, self.n,
+                   self.kernel_args)
         if loss_out is not None and reduced:
             result, done = _buffer(target, loss_out, self.compute)
             target.sum_partials(result.reshape(1), partial, divisor)
@@ -282,11 +282,8 @@ def _reduce_into(target, out, full):
         axes = tuple(range(lead)) + tuple(
             lead + k for k, n in enumerate(shape) if n == 1 and host.shape[lead + k] != 1
         )
-        summed = host.sum(axis=axes, dtype=np.float64).reshape(shape)
-        if target is _cpu:
-            np.copyto(out, summed, casting="unsafe")
-        else:  # broadcasting a differentiable input is rare: summed on the host
-            target.copy_into(out, target.from_host(summed.astype(out.dtype)))
+        summed = host.sum(axis=axes, dtype=np.float64).reshape(shape)  # on the GPU too: a rare case
+        target.copy_into(out, target.from_host(summed.astype(out.dtype)))
 
     return done
 
