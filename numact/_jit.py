@@ -23,10 +23,19 @@ def _load(module: str, qualname: str, stamp: str):
     return getattr(importlib.import_module(module), qualname)
 
 
-def jit(fn):
+# Only sums may be reassociated: LLVM then keeps several partial sums side by side and
+# vectorises the loop. Nothing else is relaxed, so NaN and inf keep their IEEE meaning.
+REASSOCIATE = {"reassoc"}
+
+
+def jit(fn=None, *, fastmath=()):
     """``@numba.njit`` for a scalar or row function of numact's math.
 
-    The function can be called from CPU loops and from ``@cuda.jit`` kernels alike.
+    The function can be called from CPU loops and from ``@cuda.jit`` kernels alike. It is
+    always inlined into its caller (LLVM's alwaysinline), so that a kernel's loop sees the
+    whole computation and can vectorise it. ``fastmath`` takes numba's flags, for the helpers
+    whose sums may be reassociated (``REASSOCIATE``); the flags stay on those helpers' own
+    instructions when they are inlined.
 
     Launchers are closures over these functions, and numba keys a cached closure by pickling
     what it closes over. A numba dispatcher pickles with a random per-process uuid and its
@@ -35,7 +44,9 @@ def jit(fn):
     with ``SOURCE_STAMP``: cached kernels load in a new process, and any edit of numact (or a
     numba upgrade) invalidates them, where numba alone only watches the launcher's own file.
     """
-    dispatcher = numba.njit(error_model="numpy")(fn)
+    if fn is None:
+        return lambda fn: jit(fn, fastmath=fastmath)
+    dispatcher = numba.njit(error_model="numpy", forceinline=True, fastmath=set(fastmath))(fn)
     reference = (_load, (fn.__module__, fn.__qualname__, SOURCE_STAMP))
     dispatcher.__reduce_ex__ = lambda protocol: reference
     return dispatcher

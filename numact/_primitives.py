@@ -1,14 +1,84 @@
 """The numeric primitives that numact's operators are written with.
 
-One name per primitive, the same on every target. Today the transcendental functions are the
-target's own (libm on the CPU, libdevice on CUDA; numba picks them by target); a faster CPU
-version replaces one here, behind the same name, without touching any operator.
+One name per primitive, the same on every target, one implementation per target: on the CPU
+the transcendental functions are numact's vectorisable math core (``_vmath``, chosen by float
+type), on CUDA libdevice's (the ``math`` functions numba-cuda lowers to). sqrt is the
+hardware's on both.
 """
 
-from math import cos, erfc, exp, expm1, inf, log, log1p, sin, sqrt, tanh  # noqa: F401
+import math
+from math import inf, nan, sqrt  # noqa: F401
 
 import numba.extending
 from numba.core import types
+
+from . import _bits, _vmath
+
+# name: (float32 version, float64 version) on the CPU; CUDA takes math.<name>.
+_TRANSCENDENTALS = {
+    "exp": (_vmath.exp32, _vmath.exp64),
+    "expm1": (_vmath.expm1_32, _vmath.expm1_64),
+    "log": (_vmath.log32, _vmath.log64),
+    "log1p": (_vmath.log1p32, _vmath.log1p64),
+    "tanh": (_vmath.tanh32, _vmath.tanh64),
+    "erf": (_vmath.erf32, _vmath.erf64),
+    "erfc": (_vmath.erfc32, _vmath.erfc64),
+    "sin": (_vmath.sin32, _vmath.sin64),
+    "cos": (_vmath.cos32, _vmath.cos64),
+}
+
+
+def _stub(name):
+    libm = getattr(math, name)
+
+    def primitive(x):
+        return type(x)(libm(x))  # plain Python: only the CUDA simulator's own code runs this
+
+    primitive.__name__ = primitive.__qualname__ = name
+    primitive.__doc__ = f"{name}(x) in x's float type (math.{name} on CUDA)"
+    return primitive
+
+
+def _cpu_typer(name):
+    single, double = _TRANSCENDENTALS[name]
+    libm = getattr(math, name)
+
+    def typer(x):
+        if x == types.float32:
+            return lambda x: single(x)
+        if x == types.float64:
+            return lambda x: double(x)
+        return lambda x: libm(x)  # integers: numba's own, as math.<name> would
+
+    return typer
+
+
+def _cuda_typer(name):
+    libm = getattr(math, name)
+    return lambda x: lambda x: libm(x)
+
+
+exp, expm1, log, log1p, tanh, erf, erfc, sin, cos = (_stub(n) for n in _TRANSCENDENTALS)
+
+
+def maximum(a, b):
+    """max(a, b), NaN if either is NaN (PyTorch's max); a SIMD max in a CPU loop."""
+    return a if (a > b or a != a) else b  # plain Python: only the CUDA simulator runs this
+
+
+def _maximum_cpu(a, b):
+    if a == b and isinstance(a, types.Float):
+        return lambda a, b: _bits.maximum(a, b)
+    return None
+
+
+def _maximum_cuda(a, b):
+    return lambda a, b: a if (a > b or a != a) else b
+
+
+numba.extending.overload(maximum, jit_options=_vmath.INLINED)(_maximum_cpu)
+for _name, _primitive in zip(_TRANSCENDENTALS, (exp, expm1, log, log1p, tanh, erf, erfc, sin, cos)):
+    numba.extending.overload(_primitive, jit_options=_vmath.INLINED)(_cpu_typer(_name))
 
 
 def like(x, value):
@@ -55,3 +125,7 @@ def register_cuda() -> None:
 
     overload(like, target="cuda")(_like_typer)
     overload(at, target="cuda")(_at_typer)
+    for name, primitive in zip(_TRANSCENDENTALS, (exp, expm1, log, log1p, tanh, erf, erfc, sin, cos)):
+        overload(primitive, target="cuda")(_cuda_typer(name))
+    overload(maximum, target="cuda")(_maximum_cuda)
+

@@ -1,0 +1,88 @@
+"""Bit-level helpers for the CPU math core: LLVM instructions numba has no Python spelling for.
+
+Each works on float32 (with int32 bits) and float64 (with int64 bits), and compiles to a few
+integer instructions that LLVM's loop vectoriser turns into SIMD code.
+"""
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+# (integer type, mantissa bits, exponent bias) of each float type
+_LAYOUT = {types.float32: (types.int32, 23, 127), types.float64: (types.int64, 52, 1023)}
+
+
+@intrinsic
+def exp2i(typingctx, k):
+    """2^k for an integral float k with a normal result: the exponent field built directly,
+    (k + bias) << mantissa bits, then bitcast."""
+    if k not in _LAYOUT:
+        return None
+    bits, mantissa, bias = _LAYOUT[k]
+
+    def codegen(context, builder, signature, args):
+        int_type = context.get_value_type(bits)
+        n = builder.fptosi(args[0], int_type)
+        n = builder.add(n, int_type(bias))
+        n = builder.shl(n, int_type(mantissa))
+        return builder.bitcast(n, context.get_value_type(k))
+
+    return k(k), codegen
+
+
+@intrinsic
+def split_exponent(typingctx, x, low):
+    """(e, m) with x = m·2^e and m in [low, 2·low), for a positive normal x and low a power-of-
+    two fraction such as √½; returned as two floats of x's type."""
+    if x not in _LAYOUT or low != x:
+        return None
+    bits, mantissa, _ = _LAYOUT[x]
+    result = types.UniTuple(x, 2)
+
+    def codegen(context, builder, signature, args):
+        int_type = context.get_value_type(bits)
+        float_type = context.get_value_type(x)
+        value, lower = (builder.bitcast(a, int_type) for a in args)
+        shifted = builder.sub(value, lower)  # m's exponent offset folded into e
+        exponent = builder.sitofp(builder.ashr(shifted, int_type(mantissa)), float_type)
+        fraction = builder.and_(shifted, int_type((1 << mantissa) - 1))
+        m = builder.bitcast(builder.add(fraction, lower), float_type)
+        return context.make_tuple(builder, result, (exponent, m))
+
+    return result(x, x), codegen
+
+
+@intrinsic
+def clear_low_bits(typingctx, x, count):
+    """x with the ``count`` lowest bits of its mantissa zeroed (count an integer literal)."""
+    if x not in _LAYOUT or not isinstance(count, types.IntegerLiteral):
+        return None
+    bits, _, _ = _LAYOUT[x]
+    mask = ~((1 << count.literal_value) - 1)
+
+    def codegen(context, builder, signature, args):
+        int_type = context.get_value_type(bits)
+        n = builder.and_(builder.bitcast(args[0], int_type), int_type(mask))
+        return builder.bitcast(n, context.get_value_type(x))
+
+    return x(x, count), codegen
+
+
+@intrinsic
+def maximum(typingctx, a, b):
+    """max(a, b), NaN if either is NaN: LLVM's ``llvm.maximum``, which the loop vectoriser
+    turns into a SIMD max reduction (a compare-and-select loop stays scalar without fastmath
+    flags that would lose NaN)."""
+    if a != b or a not in _LAYOUT:
+        return None
+
+    def codegen(context, builder, signature, args):
+        value_type = context.get_value_type(a)
+        suffix = "f32" if a == types.float32 else "f64"
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(value_type, [value_type, value_type]),
+            f"llvm.maximum.{suffix}")
+        return builder.call(fn, args)
+
+    return a(a, b), codegen

@@ -1,0 +1,367 @@
+"""The CPU math core: exp, expm1, log, log1p, tanh, erf, erfc, sin and cos for float32 and
+float64, written branch-free so that LLVM's loop vectoriser turns a loop over them into
+AVX2/AVX-512 code. (Numba's ``math.exp`` and friends are scalar libm calls, which no loop
+vectorises: PyPI's llvmlite has no SVML.)
+
+Every function is the textbook construction: reduce the argument exactly (Cody–Waite), evaluate
+a polynomial on the small remainder, scale back by building 2^n in the exponent bits. Special
+values (±0, ±inf, NaN, subnormals, overflow) are chosen by selects, not branches. Constants are
+rounded to the working type; polynomials are Taylor series cut where the next term is far below
+half an ulp, or Chebyshev fits from ``tools/fit_coefficients.py``. ``docs/ulp.md`` gives each
+function's measured error, made by ``tools/ulp_table.py``.
+
+``_primitives`` puts these behind the names operators use; CUDA keeps libdevice's functions.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+from ._bits import clear_low_bits, exp2i, split_exponent
+from ._coefficients import (ERFC_CHEBYSHEV_32, ERFC_CHEBYSHEV_64, ERFC_LIMIT_32, ERFC_LIMIT_64,
+                            ERFC_SPLIT, ERFC_T_RANGE_32, ERFC_T_RANGE_64, PIO2_PIECES,
+                            TANH_CHEBYSHEV_32, TANH_CHEBYSHEV_64, TANH_SPLIT)
+
+# LLVM's alwaysinline: every function here ends up inside the caller's loop, where the
+# vectoriser needs it (numba's own inline="always" inlines its IR instead, at great compile cost).
+INLINED = {"forceinline": True, "error_model": "numpy"}
+vmath = njit(**INLINED)
+
+LOG2E = 1.4426950408889634
+TWO_OVER_PI = 0.6366197723675814
+SQRT_HALF = 0.7071067811865476
+TWO_OVER_SQRT_PI = 1.1283791670955126
+INF = math.inf
+NAN = math.nan
+
+
+def _taylor(first, count, step=1):
+    """1/first!, 1/(first + step)!, ... : count coefficients, highest degree first."""
+    return tuple(1.0 / math.factorial(first + step * k) for k in range(count))[::-1]
+
+
+# Per dtype: the constants that differ between float32 and float64.
+# ln 2 split so that n·LN2_HI is exact for every n the range reduction meets.
+LN2_32 = (0.693359375, -2.12194440e-4)
+LN2_64 = (6.93147180369123816490e-01, 1.90821492927058770002e-10)
+EXP_32 = _taylor(2, 6)  # (e^r − 1 − r)/r², |r| ≤ ln2/2: e^r to degree 7
+EXP_64 = _taylor(2, 12)  # e^r to degree 13
+EXPM1_32 = _taylor(2, 7)  # (e^r − 1 − r)/r², degree 6
+EXPM1_64 = _taylor(2, 13)
+EXP_RANGE_32 = (-104.0, 89.0)  # e^x rounds to 0 below, overflows above
+EXP_RANGE_64 = (-746.0, 710.0)
+EXPM1_LOW_32 = -18.0  # e^x − 1 rounds to −1 below
+EXPM1_LOW_64 = -38.0
+ATANH_32 = tuple(2.0 / (2 * k + 3) for k in range(4))[::-1]  # 2/3, 2/5, ... of 2·atanh(s)
+ATANH_64 = tuple(2.0 / (2 * k + 3) for k in range(11))[::-1]
+LOG_SUBNORMAL_32 = (1.1754943508222875e-38, 2.0**23, 23.0)  # below: scale up by 2^23 first
+LOG_SUBNORMAL_64 = (2.2250738585072014e-308, 2.0**52, 52.0)
+TANH_CLAMP_32 = 10.0  # tanh rounds to ±1 beyond
+TANH_CLAMP_64 = 20.0
+ERF_32 = tuple((-1) ** k / (math.factorial(k) * (2 * k + 1)) for k in range(8))[::-1]
+ERF_64 = tuple((-1) ** k / (math.factorial(k) * (2 * k + 1)) for k in range(14))[::-1]
+ERFC_SPLIT_BITS_32 = 12  # z² exact for z cut to the top 12 of 24 bits
+ERFC_SPLIT_BITS_64 = 27
+SIN_32 = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(1, 6))[::-1]  # −1/3!, ...
+SIN_64 = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(1, 10))[::-1]
+COS_32 = tuple((-1) ** k / math.factorial(2 * k) for k in range(2, 8))[::-1]  # 1/4!, ...
+COS_64 = tuple((-1) ** k / math.factorial(2 * k) for k in range(2, 11))[::-1]
+SIN_LIMIT = 2.0**20 * 1.5  # |q| < 2^20: the 33-bit pieces of π/2 times q stay exact
+
+
+@vmath
+def like(x, value):
+    return type(x)(value)
+
+
+def horner(x, c):
+    """c[0]·x^(n−1) + ... + c[n−1], in x's type."""
+
+
+def clenshaw(x, c):
+    """Σ_k c[k]·T_k(x), the Chebyshev series at x in [−1, 1]."""
+
+
+def _unrolled(name, lines):
+    """A function of (x, c) from straight-line code: a loop over the coefficients inside the
+    element loop would keep LLVM from vectorising the element loop."""
+    source = f"def {name}(x, c):\n" + "".join(f"    {line}\n" for line in lines)
+    namespace = {"like": like}
+    exec(source, namespace)  # noqa: S102 - generated from the templates in the callers
+    return namespace[name]
+
+
+@overload(horner, jit_options=INLINED)
+def _horner(x, c):
+    steps = [f"p = p * x + like(x, c[{k}])" for k in range(1, len(c))]
+    return _unrolled("horner", ["p = like(x, c[0])", *steps, "return p"])
+
+
+@overload(clenshaw, jit_options=INLINED)
+def _clenshaw(x, c):
+    # b_k = 2x·b_(k+1) − b_(k+2) + c_k, down to k = 1; the sum is x·b_1 − b_2 + c_0.
+    steps = [f"b1, b2 = like(x, 2) * x * b1 - b2 + like(x, c[{k}]), b1"
+             for k in range(len(c) - 1, 0, -1)]
+    return _unrolled("clenshaw",
+                     ["b1 = like(x, 0)", "b2 = like(x, 0)", *steps,
+                      "return x * b1 - b2 + like(x, c[0])"])
+
+
+def round_to_int(x):
+    """x rounded to the nearest integer (ties to even) for |x| < 2^22 (float32) or 2^51: adding
+    and subtracting 1.5·2^(mantissa bits) leaves the integer part (no fastmath, so kept)."""
+
+
+@overload(round_to_int, jit_options=INLINED)
+def _round_to_int(x):
+    big = x(12582912.0 if x == types.float32 else 6755399441055744.0)
+    return lambda x: (x + big) - big
+
+
+@vmath
+def clamp(x, low, high):
+    """x limited to [low, high]; NaN becomes low (the caller restores NaN by a select)."""
+    y = x if x > low else low
+    return y if y < high else high
+
+
+@vmath
+def reduce_ln2(x, tail, ln2):
+    """(n, r) with x + tail = n·ln 2 + r, n = round((x + tail)/ln 2), |r| ≲ ln2/2. Cody–Waite:
+    n·ln2[0] is exact, so x − n·ln2[0] loses nothing; a small tail joins after that, so it is
+    not rounded against a large x."""
+    n = round_to_int((x + tail) * like(x, LOG2E))
+    r = ((x - n * like(x, ln2[0])) + tail) - n * like(x, ln2[1])
+    return n, r
+
+
+@vmath
+def exp_tail(x, tail, coefficients, ln2):
+    """e^(x + tail), x within the finite range of exp."""
+    n, r = reduce_ln2(x, tail, ln2)
+    p = like(x, 1) + (r + r * r * horner(r, coefficients))  # the 1 added last: one rounding
+    half = round_to_int(n * like(x, 0.5))
+    # 2^n as two factors, each a normal number, so that subnormal results round once.
+    return p * exp2i(half) * exp2i(n - half)
+
+
+@vmath
+def exp_(x, coefficients, ln2, bounds):
+    """e^x"""
+    y = exp_tail(clamp(x, like(x, bounds[0]), like(x, bounds[1])), like(x, 0), coefficients, ln2)
+    return y if x == x else x
+
+
+@vmath
+def expm1_(x, coefficients, ln2, low, high):
+    """e^x − 1 = 2^n(p + 1) − 1 with p = e^r − 1, written as 2·(p·2^(n−1) + (2^(n−1) − ½)):
+    exactly p for n = 0 (no cancellation near 0), and finite up to the overflow threshold."""
+    xc = clamp(x, like(x, low), like(x, high))
+    n, r = reduce_ln2(xc, like(x, 0), ln2)
+    p = r + r * r * horner(r, coefficients)
+    half = exp2i(n - like(x, 1))
+    y = (p * half + (half - like(x, 0.5))) * like(x, 2)
+    return y if (x == x and abs(x) >= like(x, 1e-18)) else x  # NaN, ±0 and e^x − 1 = x
+
+
+@vmath
+def log_(x, coefficients, ln2, subnormal):
+    """log x = e·ln 2 + log(1 + f), x = 2^e(1 + f), 1 + f in [√½, √2); log(1 + f) from
+    s = f/(2 + f) as f − (f²/2 − s(f²/2 + R)), R = s²(2/3 + 2s²/5 + ...) (fdlibm's form, in
+    which the large terms are added last)."""
+    scale = x < like(x, subnormal[0])
+    xs = x * like(x, subnormal[1]) if scale else x
+    e, m = split_exponent(xs, like(x, SQRT_HALF))
+    e = e - like(x, subnormal[2]) if scale else e
+    f = m - like(x, 1)
+    s = f / (like(x, 2) + f)
+    z = s * s
+    half_f2 = like(x, 0.5) * f * f
+    r = z * horner(z, coefficients)
+    y = e * like(x, ln2[0]) + (f - (half_f2 - (s * (half_f2 + r) + e * like(x, ln2[1]))))
+    y = y if x < like(x, INF) else x + x  # inf → inf, NaN → NaN
+    return y if x > 0 else (like(x, -INF) if x == 0 else like(x, NAN))
+
+
+@vmath
+def log1p_(x, coefficients, ln2, subnormal):
+    """log(1 + x) = log u + (x − (u − 1))/u with u = 1 + x rounded: the second term restores
+    what rounding u lost."""
+    u = like(x, 1) + x
+    correction = (x - (u - like(x, 1))) / u if u != 0 else like(x, 0)
+    y = log_(u, coefficients, ln2, subnormal) + correction
+    return y if (x != 0 and x < like(x, INF)) else x  # ±0 and inf pass through
+
+
+@vmath
+def tanh_(x, chebyshev, coefficients, ln2, clamp_at):
+    """tanh x = x + x³·P(x²) for |x| < TANH_SPLIT (P a Chebyshev fit); beyond, tanh |x| =
+    t/(t + 2), t = e^(2|x|) − 1, with |x| clamped where tanh rounds to 1 and the sign copied
+    back."""
+    a = abs(x)
+    u = x * x
+    scale = like(x, 2.0 / (TANH_SPLIT * TANH_SPLIT))
+    small = x + x * (u * clenshaw(u * scale - like(x, 1), chebyshev))
+    a = a if a < like(x, clamp_at) else like(x, clamp_at)
+    t = expm1_(a + a, coefficients, ln2, like(x, -1), like(x, 2 * clamp_at + 1))
+    large = math.copysign(t / (t + like(x, 2)), x)
+    y = small if a < like(x, TANH_SPLIT) else large
+    return y if (x == x and x != 0) else x  # NaN and ±0 pass through
+
+
+@vmath
+def erf_small(x, coefficients):
+    """erf x = (2/√π)·x·Σ (−x²)^k/(k!(2k + 1)), for |x| ≤ ERFC_SPLIT."""
+    return like(x, TWO_OVER_SQRT_PI) * x * horner(x * x, coefficients)
+
+
+@vmath
+def erfc_large(z, chebyshev, t_range, limit, split_bits, exp_c, ln2):
+    """erfc z for ERFC_SPLIT ≤ z: t·e^(−z² + h(t)), t = 2/(2 + z), h a Chebyshev fit.
+    −z² is split as −s² + (s − z)(s + z), s = z cut to half its bits so s² is exact; the small
+    part joins exp after the reduction (exp_tail), so no rounding of z² reaches the result."""
+    zc = clamp(z, like(z, ERFC_SPLIT), like(z, limit))
+    t = like(z, 2) / (like(z, 2) + zc)
+    y = (t - like(z, 0.5 * (t_range[1] + t_range[0]))) * like(z, 2 / (t_range[1] - t_range[0]))
+    s = clear_low_bits(zc, split_bits)
+    tail = (s - zc) * (s + zc) + clenshaw(y, chebyshev)
+    value = t * exp_tail(-(s * s), tail, exp_c, ln2)
+    return value if z < like(z, limit) else like(z, 0)
+
+
+@vmath
+def erfc_(x, erf_c, chebyshev, t_range, limit, split_bits, exp_c, ln2):
+    """erfc x: 1 − erf x near 0, the fitted tail for x ≥ ½ and 2 − erfc(−x) for x ≤ −½."""
+    a = abs(x)
+    small = like(x, 1) - erf_small(clamp(x, like(x, -ERFC_SPLIT), like(x, ERFC_SPLIT)), erf_c)
+    tail = erfc_large(a, chebyshev, t_range, limit, split_bits, exp_c, ln2)
+    y = small if a < like(x, ERFC_SPLIT) else (tail if x > 0 else like(x, 2) - tail)
+    return y if x == x else x
+
+
+@vmath
+def erf_(x, erf_c, chebyshev, t_range, limit, split_bits, exp_c, ln2):
+    """erf x: the series near 0, ±(1 − erfc |x|) beyond."""
+    a = abs(x)
+    small = erf_small(clamp(x, like(x, -ERFC_SPLIT), like(x, ERFC_SPLIT)), erf_c)
+    tail = like(x, 1) - erfc_large(a, chebyshev, t_range, limit, split_bits, exp_c, ln2)
+    y = small if a < like(x, ERFC_SPLIT) else math.copysign(tail, x)
+    return y if x == x else x
+
+
+@vmath
+def sin_cos_quadrant(x, sin_c, cos_c, shift):
+    """sin x (shift 0) or cos x (shift 1), in float64: x = q·π/2 + r with π/2 in three 33-bit
+    pieces, then the Taylor series of sin r or cos r by the quadrant q + shift. Within the
+    ulp bound for |x| < SIN_LIMIT; beyond it the reduction loses bits and the result is NaN."""
+    q = round_to_int(x * TWO_OVER_PI)
+    r = ((x - q * PIO2_PIECES[0]) - q * PIO2_PIECES[1]) - q * PIO2_PIECES[2]
+    r2 = r * r
+    sin_r = r + r * r2 * horner(r2, sin_c)
+    cos_r = 1.0 - 0.5 * r2 + r2 * r2 * horner(r2, cos_c)
+    k = q + shift
+    k = k - 4.0 * np.floor(k * 0.25)  # the quadrant, 0 to 3
+    y = cos_r if (k == 1.0 or k == 3.0) else sin_r
+    y = -y if k >= 2.0 else y
+    y = x if (x == 0 and shift == 0.0) else y  # sin(±0) = ±0
+    return y if abs(x) < SIN_LIMIT else NAN
+
+
+# --- per dtype: the functions _primitives puts behind the operators' names ------------------
+
+
+@vmath
+def exp32(x):
+    return exp_(x, EXP_32, LN2_32, EXP_RANGE_32)
+
+
+@vmath
+def exp64(x):
+    return exp_(x, EXP_64, LN2_64, EXP_RANGE_64)
+
+
+@vmath
+def expm1_32(x):
+    return expm1_(x, EXPM1_32, LN2_32, EXPM1_LOW_32, EXP_RANGE_32[1])
+
+
+@vmath
+def expm1_64(x):
+    return expm1_(x, EXPM1_64, LN2_64, EXPM1_LOW_64, EXP_RANGE_64[1])
+
+
+@vmath
+def log32(x):
+    return log_(x, ATANH_32, LN2_32, LOG_SUBNORMAL_32)
+
+
+@vmath
+def log64(x):
+    return log_(x, ATANH_64, LN2_64, LOG_SUBNORMAL_64)
+
+
+@vmath
+def log1p32(x):
+    return log1p_(x, ATANH_32, LN2_32, LOG_SUBNORMAL_32)
+
+
+@vmath
+def log1p64(x):
+    return log1p_(x, ATANH_64, LN2_64, LOG_SUBNORMAL_64)
+
+
+@vmath
+def tanh32(x):
+    return tanh_(x, TANH_CHEBYSHEV_32, EXPM1_32, LN2_32, TANH_CLAMP_32)
+
+
+@vmath
+def tanh64(x):
+    return tanh_(x, TANH_CHEBYSHEV_64, EXPM1_64, LN2_64, TANH_CLAMP_64)
+
+
+@vmath
+def erfc32(x):
+    return erfc_(x, ERF_32, ERFC_CHEBYSHEV_32, ERFC_T_RANGE_32, ERFC_LIMIT_32,
+                 ERFC_SPLIT_BITS_32, EXP_32, LN2_32)
+
+
+@vmath
+def erfc64(x):
+    return erfc_(x, ERF_64, ERFC_CHEBYSHEV_64, ERFC_T_RANGE_64, ERFC_LIMIT_64,
+                 ERFC_SPLIT_BITS_64, EXP_64, LN2_64)
+
+
+@vmath
+def erf32(x):
+    return erf_(x, ERF_32, ERFC_CHEBYSHEV_32, ERFC_T_RANGE_32, ERFC_LIMIT_32,
+                ERFC_SPLIT_BITS_32, EXP_32, LN2_32)
+
+
+@vmath
+def erf64(x):
+    return erf_(x, ERF_64, ERFC_CHEBYSHEV_64, ERFC_T_RANGE_64, ERFC_LIMIT_64,
+                ERFC_SPLIT_BITS_64, EXP_64, LN2_64)
+
+
+# float32 sin and cos are computed in float64 and rounded once.
+@vmath
+def sin32(x):
+    return np.float32(sin_cos_quadrant(np.float64(x), SIN_32, COS_32, 0.0))
+
+
+@vmath
+def sin64(x):
+    return sin_cos_quadrant(x, SIN_64, COS_64, 0.0)
+
+
+@vmath
+def cos32(x):
+    return np.float32(sin_cos_quadrant(np.float64(x), SIN_32, COS_32, 1.0))
+
+
+@vmath
+def cos64(x):
+    return sin_cos_quadrant(x, SIN_64, COS_64, 1.0)

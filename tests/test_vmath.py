@@ -1,0 +1,76 @@
+"""The CPU math core: within its ulp bound over a sweep of the whole domain, special values
+exactly right, and vectorised (no scalar libm call left in a loop over it)."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+from numba import njit
+
+from numact.bench import ulp
+
+pytestmark = pytest.mark.cpu_only
+
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("name", ulp.FUNCTIONS)
+def test_within_the_ulp_bound_over_the_whole_domain(name, dtype):
+    worst, points = ulp.measure(name, dtype, 1 << 18)
+    assert points > 20_000
+    assert worst <= ulp.bound(name, dtype), f"{name} {dtype.__name__}: {worst:.2f} ulp"
+
+
+SPECIAL = {
+    # name: [(x, expected)]
+    "exp": [(0.0, 1.0), (-0.0, 1.0), (math.inf, math.inf), (-math.inf, 0.0), (1000.0, math.inf),
+            (-1000.0, 0.0)],
+    "expm1": [(0.0, 0.0), (-0.0, -0.0), (math.inf, math.inf), (-math.inf, -1.0), (1000.0, math.inf)],
+    "log": [(1.0, 0.0), (0.0, -math.inf), (-0.0, -math.inf), (math.inf, math.inf), (-1.0, math.nan)],
+    "log1p": [(0.0, 0.0), (-0.0, -0.0), (-1.0, -math.inf), (-2.0, math.nan), (math.inf, math.inf)],
+    "tanh": [(0.0, 0.0), (-0.0, -0.0), (math.inf, 1.0), (-math.inf, -1.0)],
+    "erf": [(0.0, 0.0), (-0.0, -0.0), (math.inf, 1.0), (-math.inf, -1.0)],
+    "erfc": [(0.0, 1.0), (math.inf, 0.0), (-math.inf, 2.0), (100.0, 0.0)],
+    "sin": [(0.0, 0.0), (-0.0, -0.0), (math.inf, math.nan)],
+    "cos": [(0.0, 1.0), (math.inf, math.nan)],
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("name", ulp.FUNCTIONS)
+def test_special_values(name, dtype):
+    x = np.array([v for v, _ in SPECIAL[name]] + [math.nan], dtype)
+    expected = np.array([e for _, e in SPECIAL[name]] + [math.nan], dtype)
+    got = ulp.evaluate(name, x)
+    np.testing.assert_array_equal(got, expected)
+    assert np.array_equal(np.signbit(got[expected == 0]), np.signbit(expected[expected == 0]))
+
+
+def test_subnormal_inputs_and_results():
+    tiny = np.array([1e-40, 1e-45, -1e-42], np.float32)
+    np.testing.assert_allclose(ulp.evaluate("log", np.abs(tiny)), np.log(np.abs(tiny).astype(np.float64)), rtol=1e-6)
+    np.testing.assert_array_equal(ulp.evaluate("expm1", tiny), tiny)  # e^x − 1 = x there
+    x = np.array([-100.0, -103.0], np.float32)  # e^x subnormal in float32: within one ulp of it
+    np.testing.assert_allclose(ulp.evaluate("exp", x), np.exp(x.astype(np.float64)), rtol=0, atol=2.0**-149)
+    x = np.array([-740.0], np.float64)
+    exact = np.exp(x.astype(np.longdouble)).astype(np.float64)
+    np.testing.assert_allclose(ulp.evaluate("exp", x), exact, rtol=0, atol=2.0**-1074)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("name", ulp.FUNCTIONS)
+def test_a_loop_over_it_vectorises(name, dtype):
+    f = ulp.core(name, dtype)
+
+    @njit(error_model="numpy")
+    def loop(out, x):
+        for i in range(x.size):
+            out[i] = f(x[i])
+
+    x = np.ones(64, dtype)
+    loop(np.empty_like(x), x)
+    asm = loop.inspect_asm(loop.signatures[0])
+    assert re.search(r"\b(zmm|ymm)\d+", asm), f"no SIMD registers in the loop over {name}"
+    assert not re.search(r"call\w*\s+\w*(exp|log|tanh|erf|sin|cos)", asm)
