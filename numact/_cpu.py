@@ -9,6 +9,7 @@ from functools import cache
 import numpy as np
 from numba import njit, prange
 
+from ._jit import REASSOCIATE
 from ._primitives import at
 
 
@@ -73,18 +74,42 @@ def map_binary(f):
     return kernel
 
 
+def _as_rows(a):
+    """An (outer, n, 1) array as (outer, n): its rows then have unit stride (numba's C layout),
+    which lets LLVM vectorise the loops over them."""
+    return a.reshape(a.shape[0], a.shape[1])
+
+
+def _by_layout(strided, unit):
+    """Launch ``unit`` on 2-D views when the rows are contiguous (inner = 1), else ``strided``."""
+
+    def launch(*arrays_and_args):
+        *arrays, args = arrays_and_args
+        if arrays[0].shape[2] == 1:
+            return unit(*(_as_rows(a) for a in arrays), args)
+        return strided(*arrays, args)
+
+    launch.strided, launch.unit = strided, unit
+    return launch
+
+
 @cache
 def map_rows(f):
     """f(x[o, :, i], out[o, :, i], *args) for every row of (outer, n, inner) arrays."""
 
     @njit(parallel=True, cache=True, error_model="numpy")
-    def kernel(out, x, args):
+    def strided(out, x, args):
         inner = x.shape[2]
         for r in prange(x.shape[0] * inner):
             o, i = r // inner, r % inner
             f(x[o, :, i], out[o, :, i], *args)
 
-    return kernel
+    @njit(parallel=True, cache=True, error_model="numpy")
+    def unit(out, x, args):
+        for o in prange(x.shape[0]):
+            f(x[o], out[o], *args)
+
+    return _by_layout(strided, unit)
 
 
 @cache
@@ -92,13 +117,18 @@ def map_rows_binary(f):
     """f(g[o, :, i], x[o, :, i], out[o, :, i], *args) for every row of (outer, n, inner) arrays."""
 
     @njit(parallel=True, cache=True, error_model="numpy")
-    def kernel(out, g, x, args):
+    def strided(out, g, x, args):
         inner = x.shape[2]
         for r in prange(x.shape[0] * inner):
             o, i = r // inner, r % inner
             f(g[o, :, i], x[o, :, i], out[o, :, i], *args)
 
-    return kernel
+    @njit(parallel=True, cache=True, error_model="numpy")
+    def unit(out, g, x, args):
+        for o in prange(x.shape[0]):
+            f(g[o], x[o], out[o], *args)
+
+    return _by_layout(strided, unit)
 
 
 @cache
@@ -150,7 +180,9 @@ def sum_channels(f):
 # --- losses ---------------------------------------------------------------------------------
 # A loss kernel writes per-chunk float64 partial sums of the loss; sum_partials adds them in
 # order. The chunks are fixed by size, not by thread, so the bits never depend on the thread
-# count. What a kernel writes is fixed when it is made (`writes`), so that numba compiles away
+# count. Within a chunk, the element-wise kernels' sum may be reassociated (their only relaxed
+# operation), so that LLVM vectorises the loop: the order is fixed by the compiled code, the
+# same for every call on a machine. Row kernels sum rows in order (their rows vectorise inside). What a kernel writes is fixed when it is made (`writes`), so that numba compiles away
 # what a call does not need: the backward never computes the loss itself.
 
 CHUNK = 1 << 14  # elements per partial sum
@@ -169,7 +201,7 @@ def map_loss(f, writes):
     itself, and ∂a (grads 1; and ∂b, grads 2) times scale[i] / divisor (0-d)."""
     sum_losses, write_losses, grads = writes
 
-    @njit(parallel=True, cache=True, error_model="numpy")
+    @njit(parallel=True, cache=True, error_model="numpy", fastmath=REASSOCIATE)
     def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, n, args):
         inverse = 1.0 / divisor[()]  # one division per call, not per element
         for k in prange(partial.size):
@@ -200,7 +232,7 @@ def map_row_loss(f, writes):
     write_losses, write_grads = writes
 
     @njit(parallel=True, cache=True, error_model="numpy")
-    def kernel(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args):
+    def strided(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args):
         inner = x.shape[2]
         inverse = 1.0 / divisor[()]  # one division per call, not per element
         for k in prange(partial.size):
@@ -215,7 +247,26 @@ def map_row_loss(f, writes):
                     losses[r] = loss
             partial[k] = acc
 
-    return kernel
+    @njit(parallel=True, cache=True, error_model="numpy")
+    def unit(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args):
+        inverse = 1.0 / divisor[()]
+        for k in prange(partial.size):
+            acc = 0.0
+            for r in range(k * ROW_CHUNK, min(rows, (k + 1) * ROW_CHUNK)):
+                s = at(scale, r) * inverse
+                loss = f(x[r], y[r], z[r], t[r], w[0], gx[r], gy[r], gz[r], s, write_grads, *args)
+                acc += loss
+                if write_losses:
+                    losses[r] = loss
+            partial[k] = acc
+
+    def launch(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args):
+        if x.shape[2] != 1:
+            return strided(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args)
+        gx, gy, gz, x, y, z, t, w = (_as_rows(a) for a in (gx, gy, gz, x, y, z, t, w))
+        return unit(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args)
+
+    return launch
 
 
 @njit(cache=True, error_model="numpy")

@@ -6,8 +6,8 @@ CPU and CUDA launchers call these functions unchanged. Comparisons are written t
 kernels write them, so NaN inputs and the kinks get the same values as in PyTorch.
 """
 
-from ._jit import jit
-from ._primitives import erfc, exp, expm1, like, log, log1p, sin, cos, tanh
+from ._jit import REASSOCIATE, jit
+from ._primitives import cos, erfc, exp, expm1, like, log, log1p, maximum, sin, tanh
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -258,13 +258,40 @@ def sine_backward(g, x, w0):
 
 @jit
 def _row_max(x, sign):
-    """max over the row of sign·x (a NaN first element makes it NaN; later NaNs show up anyway)."""
+    """max over the row of sign·x; NaN if the row holds a NaN, as in PyTorch."""
     m = sign * x[0]
     for i in range(1, x.shape[0]):
-        v = sign * x[i]
-        if v > m:
-            m = v
+        m = maximum(m, sign * x[i])
     return m
+
+
+@jit(fastmath=REASSOCIATE)
+def _sum_exp(x, m, sign):
+    """Σ_i e^(sign·x_i − m) in float64 (partial sums side by side: vectorised)."""
+    total = 0.0
+    for i in range(x.shape[0]):
+        total += exp(sign * x[i] - m)
+    return total
+
+
+@jit(fastmath=REASSOCIATE)
+def _sum_exp_and_dot(g, x, m, sign):
+    """(Σ_i e_i, Σ_i g_i·e_i) with e_i = e^(sign·x_i − m), in float64."""
+    total = 0.0
+    dot = 0.0
+    for i in range(x.shape[0]):
+        e = exp(sign * x[i] - m)
+        total += e
+        dot += g[i] * e
+    return total, dot
+
+
+@jit(fastmath=REASSOCIATE)
+def _row_sum(x):
+    total = 0.0
+    for i in range(x.shape[0]):
+        total += x[i]
+    return total
 
 
 @jit
@@ -277,14 +304,12 @@ def softmax_row(x, y, sign):
     n = x.shape[0]
     if n == 0:
         return
+    # The sum is its own read-only pass: in a loop that also wrote y, LLVM would vectorise (and
+    # so reassociate) the sum only when y does not alias x, and in place would round otherwise.
     m = _row_max(x, sign)
-    total = 0.0
+    total = _sum_exp(x, m, sign)
     for i in range(n):
-        e = exp(sign * x[i] - m)
-        y[i] = e
-        total += e
-    for i in range(n):
-        y[i] = y[i] / total
+        y[i] = exp(sign * x[i] - m) / total
 
 
 @jit
@@ -294,12 +319,7 @@ def softmax_backward_row(g, x, dx, sign):
     if n == 0:
         return
     m = _row_max(x, sign)
-    total = 0.0
-    dot = 0.0
-    for i in range(n):
-        e = exp(sign * x[i] - m)
-        total += e
-        dot += g[i] * e
+    total, dot = _sum_exp_and_dot(g, x, m, sign)
     mean_g = dot / total
     for i in range(n):
         y = exp(sign * x[i] - m) / total
@@ -307,22 +327,12 @@ def softmax_backward_row(g, x, dx, sign):
 
 
 @jit
-def _max_and_exp_sum(x, sign):
-    """(m, Σ_i e^(sign·x_i − m)) with m the row maximum of sign·x, the sum in float64."""
-    m = _row_max(x, sign)
-    total = 0.0
-    for i in range(x.shape[0]):
-        total += exp(sign * x[i] - m)
-    return m, total
-
-
-@jit
 def log_softmax_row(x, y, sign):
     """y = x_i − m − log Σ_j e^(x_j − m), m the row maximum (sign is +1)."""
     if x.shape[0] == 0:
         return
-    m, total = _max_and_exp_sum(x, sign)
-    log_total = log(total)
+    m = _row_max(x, sign)
+    log_total = log(_sum_exp(x, m, sign))
     for i in range(x.shape[0]):
         y[i] = (x[i] - m) - log_total
 
@@ -332,9 +342,8 @@ def log_softmax_backward_row(g, x, dx, sign):
     # dx = g − softmax(x)·Σ g
     if x.shape[0] == 0:
         return
-    m, total = _max_and_exp_sum(x, sign)
-    g_sum = 0.0
-    for i in range(x.shape[0]):
-        g_sum += g[i]
+    m = _row_max(x, sign)
+    total = _sum_exp(x, m, sign)
+    g_sum = _row_sum(g)
     for i in range(x.shape[0]):
         dx[i] = g[i] - exp(x[i] - m) / total * g_sum

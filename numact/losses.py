@@ -15,9 +15,9 @@ differ, PyTorch's backward formula wins over the derivative of its forward (BCE'
 divides by max(x(1 − x), 1e-12) although its loss clamps the logs at −100).
 """
 
-from ._jit import jit
+from ._jit import REASSOCIATE, jit
 from ._primitives import exp, inf, like, log, log1p, sqrt
-from .activations import logsigmoid, sigmoid
+from .activations import _row_max, _sum_exp, logsigmoid, sigmoid
 
 BCE_LOG_FLOOR = -100.0  # PyTorch clamps both logs of binary_cross_entropy at −100
 BCE_GRAD_EPS = 9.999999960041972e-13  # and its gradient's denominator x(1 − x) at float32(1e-12)
@@ -149,29 +149,27 @@ def nll_loss_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index):
 
 
 @jit
-def _log_sum_exp_and_sums(x, w, t, smoothing):
-    """One pass over the row: (log Σ e^x, Σ a, Σ a·x) with a_c = w_c·t_c (class weights times
-    target probabilities, smoothed), all in float64.
+def _log_sum_exp(x):
+    """log Σ e^x = m + log Σ e^(x − m), m the row maximum, replaced by 0 where it is infinite
+    (as PyTorch's logsumexp): a class of −inf adds nothing, a row of −inf gives −inf. Both
+    passes run over a row in cache and vectorise (see activations._row_max and _sum_exp)."""
+    m = _row_max(x, like(x[0], 1))
+    shift = m if abs(m) != inf else like(m, 0)
+    return shift + log(_sum_exp(x, shift, like(x[0], 1)))
 
-    The maximum is tracked online (the sum is rescaled when it grows), so the row is read once:
-    log Σ e^x = m + log Σ e^(x − m). A class of −inf adds nothing (e^−inf = 0).
-    """
+
+@jit(fastmath=REASSOCIATE)
+def _weighted_sums(x, w, t, smoothing):
+    """(Σ a, Σ a·x) in float64, a_c = w_c·t_c (class weights times target probabilities,
+    smoothed), or a_c = w_c where t is empty."""
     n = x.shape[0]
-    m = -inf
-    total = 0.0
     a_sum = 0.0
     ax_sum = 0.0
     for c in range(n):
-        v = x[c]
-        if v > m:
-            total = total * exp(m - v) + 1.0
-            m = v
-        elif v != -inf:
-            total += exp(v - m)
         a = w[c] * (t[c] * (1.0 - smoothing) + smoothing / n) if t.shape[0] else w[c] * 1.0
         a_sum += a
-        ax_sum += a * v
-    return m + log(total), a_sum, ax_sum
+        ax_sum += a * x[c]
+    return a_sum, ax_sum
 
 
 @jit
@@ -181,8 +179,8 @@ def cross_entropy_index_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index
     ℓ = (1 − ε)·w_k·(lse − x_k) + (ε/C)·Σ_c w_c(lse − x_c),  lse = log Σ_c e^(x_c)
     ∂ℓ/∂x_c = (1 − ε)·w_k·(p_c − [c = k]) + (ε/C)·(W·p_c − w_c),  p = softmax(x), W = Σ w
 
-    0 where k is ignore_index. The row is read once for lse (and the sums), once to write
-    the gradient.
+    0 where k is ignore_index. The row is read from memory once: lse (and the sums) and the
+    gradient are passes over it in cache.
     """
     k = t[0]
     n = x.shape[0]
@@ -190,16 +188,23 @@ def cross_entropy_index_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index
         if grad:
             _zero(gx)
         return 0.0
-    lse, w_sum, wx_sum = _log_sum_exp_and_sums(x, w, t[:0], 0.0)
+    lse = _log_sum_exp(x)
     wk = (1.0 - smoothing) * w[k]
     loss = wk * (lse - x[k])
+    w_sum = 0.0
     if smoothing > 0:
+        w_sum, wx_sum = _weighted_sums(x, w, t[:0], 0.0)
         loss += smoothing / n * (w_sum * lse - wx_sum)
     if grad:
+        # s·(w_k'·p_c + (ε/C)(W·p_c − w_c)) = scale_p·p_c − scale_w·w_c, in x's type: the
+        # pass over the row then runs at x's SIMD width, as PyTorch's does.
+        one = like(x[0], 1)
+        lse_x = like(one, lse)
+        scale_p = like(one, s * (wk + smoothing / n * w_sum))
+        scale_w = like(one, s * smoothing / n)
         for c in range(n):
-            p = exp(x[c] - lse)
-            gx[c] = s * (wk * p + smoothing / n * (w_sum * p - w[c]))
-        gx[k] -= s * wk
+            gx[c] = scale_p * exp(x[c] - lse_x) - scale_w * w[c]
+        gx[k] -= like(one, s * wk)
     return loss
 
 
@@ -210,14 +215,18 @@ def cross_entropy_probs_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index
     ℓ = Σ_c a_c(lse − x_c) = A·lse − Σ_c a_c·x_c,  a_c = w_c·t'_c,  A = Σ a
     ∂ℓ/∂x_c = A·p_c − a_c
 
-    Read once for lse, A and Σ a·x, once to write the gradient.
+    The row is read from memory once; lse, A and Σ a·x and the gradient are passes over it
+    in cache.
     """
     n = x.shape[0]
-    lse, a_sum, ax_sum = _log_sum_exp_and_sums(x, w, t, smoothing)
+    lse = _log_sum_exp(x)
+    a_sum, ax_sum = _weighted_sums(x, w, t, smoothing)
     if grad:
+        one = like(x[0], 1)  # the pass runs in x's type (see cross_entropy_index_row)
+        lse_x, scale_p = like(one, lse), like(one, s * a_sum)
+        keep, spread = like(one, s * (1.0 - smoothing)), like(one, s * smoothing / n)
         for c in range(n):
-            a = w[c] * (t[c] * (1.0 - smoothing) + smoothing / n)
-            gx[c] = s * (a_sum * exp(x[c] - lse) - a)
+            gx[c] = scale_p * exp(x[c] - lse_x) - w[c] * (t[c] * keep + spread)
     return a_sum * lse - ax_sum
 
 

@@ -1,44 +1,85 @@
-"""The benchmark report: every operator has a NumPy baseline that computes the same thing,
-and the report runs."""
+"""The benchmark suite: every operator has a NumPy and a PyTorch baseline that compute what
+numact computes, ``numact bench`` prints its tables and writes JSON and a plot, and the asv
+suite passes asv's own check."""
+
+import json
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from benchmarks import report
-from benchmarks.numpy_baselines import BASELINES
-from benchmarks.numpy_loss_baselines import LOSS_BASELINES
-from numact.operators import ACTIVATIONS, LOSSES, param_cases
+from numact.bench import cli, torch_baselines
+from numact.bench.workloads import cases, operators
+from numact.operators import ACTIVATIONS, LOSSES
 
 pytestmark = pytest.mark.cpu_only
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("op", ACTIVATIONS, ids=lambda op: op.name)
-def test_the_numpy_baseline_computes_what_numact_computes(op):
-    x, g, params = report.workload(op, 4000, np.float64, np.random.default_rng(0))
-    forward, backward = BASELINES[op.name]
-    np.testing.assert_allclose(forward(x, **params), report.numact_call(op, False)(x, **params), rtol=1e-9, atol=1e-12)
-    ours = report.numact_call(op, True)(g, x, **params)
-    theirs = backward(g, x, **params)
-    for a, b in zip(ours if isinstance(ours, tuple) else (ours,), theirs if isinstance(theirs, tuple) else (theirs,)):
-        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+def _arrays(result):
+    """The arrays of a result, flattened: a loss and its gradients, a tuple of gradients."""
+    if isinstance(result, (tuple, list)):
+        return [a for r in result for a in _arrays(r)]
+    if hasattr(result, "detach"):
+        return [result.detach().numpy()]
+    return [np.asarray(result)]
 
 
-@pytest.mark.parametrize("op", LOSSES, ids=lambda op: op.name)
-def test_the_numpy_loss_baseline_computes_what_numact_computes(op):
-    arrays, params = report.loss_workload(op, 4000, np.float64, np.random.default_rng(0))
-    np_params = dict(param_cases(op)[0], **params)
-    forward, backward = LOSS_BASELINES[op.name]
-    np.testing.assert_allclose(forward(*arrays, **np_params), getattr(report.numact, op.name)(*arrays, **params), rtol=1e-9)
-    ours = getattr(report.numact, f"{op.name}_backward")(1.5, *arrays, **params)
-    theirs = backward(1.5, *arrays, **np_params)
-    for a, b in zip(ours if isinstance(ours, tuple) else (ours,), theirs if isinstance(theirs, tuple) else (theirs,), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+@pytest.mark.parametrize("op", [*ACTIVATIONS, *LOSSES], ids=lambda op: op.name)
+def test_every_baseline_computes_what_numact_computes(op):
+    for case in cases(op, 4000, np.float64, np.random.default_rng(0)):
+        ours = _arrays(case.numact())
+        for name, theirs in (("numpy", case.numpy()), ("torch", case.torch() if case.torch else None)):
+            if theirs is None:
+                continue
+            theirs = _arrays(theirs)
+            assert len(ours) == len(theirs), (case.op, case.step, name)
+            # PyTorch's float64 hardsigmoid rounds 1/6 to float32: the same function, not the same bits.
+            rtol = 1e-9 if name == "numpy" else 1e-6
+            for a, b in zip(ours, theirs):
+                np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-12, err_msg=f"{case.op} {case.step} {name}")
 
 
-def test_the_report_prints_a_row_per_operator(capsys):
-    report.main(["--size", "4000", "--repeat", "1", "--ops", "sigmoid,softmax,prelu,mse_loss,cross_entropy"])
-    table = capsys.readouterr().out
+def test_numact_bench_prints_the_tables_and_writes_json_and_a_plot(tmp_path, capsys):
+    out_json, out_png = tmp_path / "bench.json", tmp_path / "bench.png"
+    cli.main(["bench", "--size", "4000", "--rows", "8", "--repeat", "1", "--quiet",
+              "--ops", "sigmoid,softmax,prelu,mse_loss,cross_entropy",
+              "--json", str(out_json), "--plot", str(out_png)])
+    report = capsys.readouterr().out
     for name in ("sigmoid", "softmax", "prelu", "mse_loss", "cross_entropy"):
-        assert f"| {name} |" in table
-    assert "geometric mean speed-up over NumPy" in table and "import numact" in table
-    assert "geometric mean speed-up of the losses over NumPy" in table
+        assert f"| {name} | forward |" in report and f"| {name} | backward |" in report
+    assert "| cross_entropy | fused |" in report and "At 1,000 elements" in report
+    assert "activation forwards vs NumPy: geometric mean" in report
+    assert "of the copy bandwidth" in report
+    result = json.loads(out_json.read_text())
+    assert {r["op"] for r in result["results"]} == {"sigmoid", "softmax", "prelu", "mse_loss", "cross_entropy"}
+    assert all(r["numact_s"] > 0 and r["numpy_s"] > 0 for r in result["results"])
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if torch_baselines.available():
+        assert all(r["torch_s"] > 0 for r in result["results"])
+
+
+def test_numact_bench_refuses_unknown_operators_and_commands():
+    with pytest.raises(SystemExit, match="unknown operator"):
+        operators(["sigmoid", "no_such_op"])
+    with pytest.raises(SystemExit, match="unknown command"):
+        cli.main(["frobnicate"])
+
+
+def test_python_m_numact_bench_runs():
+    done = subprocess.run(
+        [sys.executable, "-m", "numact", "bench", "--size", "2000", "--rows", "4", "--repeat", "1",
+         "--ops", "relu", "--no-small", "--no-torch", "--quiet"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    assert "| relu | forward |" in done.stdout
+
+
+def test_the_asv_suite_passes_asv_check():
+    asv = str(pathlib.Path(sys.executable).with_name("asv"))  # the bench extra, which make test installs
+    done = subprocess.run([asv, "check", "--python=same"], capture_output=True, text=True, cwd=ROOT,
+                          env={**__import__("os").environ, "NUMACT_ASV_SIZES": "1000"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Activations.time_forward" in done.stdout + done.stderr or "benchmarks" in done.stdout

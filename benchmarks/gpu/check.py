@@ -25,7 +25,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from numba import cuda  # noqa: E402
 
 import numact  # noqa: E402
-from benchmarks.report import loss_workload, workload  # noqa: E402
+from numact.bench.workloads import activation_arrays as workload  # noqa: E402
+from numact.bench.workloads import loss_arrays as loss_workload  # noqa: E402
 from numact.operators import ACTIVATIONS, LOSSES  # noqa: E402
 
 RTOL = {np.float32: 2e-6, np.float64: 1e-13}

@@ -1,0 +1,76 @@
+"""The asv suite, generated from the operator table: every operator × size × dtype, numact's
+forward, backward and fused passes and the NumPy baselines on the same arrays.
+
+Compilation happens in ``setup`` (a warm-up call, which loads the kernel from numba's on-disk
+cache after the first process), so no timed sample includes it. ``NUMACT_ASV_SIZES`` (comma-
+separated) narrows the sizes, as ``make asv`` does for a quick pass.
+"""
+
+import os
+
+import numpy as np
+
+from numact.bench.workloads import cases
+from numact.operators import ACTIVATIONS, LOSSES
+
+SIZES = [int(float(s)) for s in os.environ.get("NUMACT_ASV_SIZES", "1e3,1e5,1e7").split(",")]
+DTYPES = ["float32", "float64"]
+
+
+class _Suite:
+    ops = ()
+    param_names = ["operator", "size", "dtype"]
+    timeout = 300
+    side = "numact"  # or "numpy"
+
+    def setup(self, name, size, dtype):
+        op = next(op for op in self.ops if op.name == name)
+        self.calls = {}
+        for case in cases(op, size, np.dtype(dtype).type, np.random.default_rng(0), with_torch=False):
+            call = getattr(case, self.side)
+            call()  # compile (or load from the cache) and touch the memory: not timed
+            self.calls[case.step] = call
+
+
+class _ActivationSuite(_Suite):
+    ops = ACTIVATIONS
+    params = [[op.name for op in ACTIVATIONS], SIZES, DTYPES]
+
+    def time_forward(self, *params):
+        self.calls["forward"]()
+
+    def time_backward(self, *params):
+        self.calls["backward"]()
+
+
+class _LossSuite(_Suite):
+    ops = LOSSES
+    params = [[op.name for op in LOSSES], SIZES, DTYPES]
+
+    def time_forward(self, *params):
+        self.calls["forward"]()
+
+    def time_backward(self, *params):
+        self.calls["backward"]()
+
+    def time_fused(self, *params):
+        self.calls["fused"]()
+
+    def peakmem_fused(self, *params):
+        self.calls["fused"]()
+
+
+class Activations(_ActivationSuite):
+    side = "numact"
+
+
+class ActivationsNumPy(_ActivationSuite):
+    side = "numpy"
+
+
+class Losses(_LossSuite):
+    side = "numact"
+
+
+class LossesNumPy(_LossSuite):
+    side = "numpy"

@@ -1,0 +1,212 @@
+"""``numact bench``: every operator's forward, backward and fused pass timed against NumPy and
+(when installed) PyTorch's CPU kernels on the same arrays and thread count.
+
+Times are medians of repeated calls after a warm-up call (compilation is not timed); every
+side allocates its result. GB/s counts the bytes a kernel must read and write; "roofline" is
+that against ``np.copyto``'s bandwidth on an array of the same size. A second table times
+every operator at 1,000 elements against NumPy, where call overhead is what counts.
+"""
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+
+import numpy as np
+
+SMALL = 1000
+
+
+def median_seconds(call, repeat: int) -> float:
+    call()  # warm-up: compiles, or loads from the on-disk cache
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def repeats_for(seconds: float, budget: float, least: int, most: int) -> int:
+    return max(least, min(most, int(budget / max(seconds, 1e-9))))
+
+
+def copy_bandwidth(nbytes: int, repeat: int) -> float:
+    """Bytes per second of np.copyto (read + write) between two arrays of ``nbytes``."""
+    src = np.ones(nbytes // 4, np.float32)
+    dst = np.empty_like(src)
+    return 2 * src.nbytes / median_seconds(lambda: np.copyto(dst, src), repeat)
+
+
+class Progress:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, total: int, quiet: bool = False):
+        self.total, self.done, self.quiet, self.start = total, 0, quiet, time.perf_counter()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if self.quiet:
+            return
+        filled = round(30 * self.done / self.total)
+        elapsed = time.perf_counter() - self.start
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} "
+                         f"{elapsed:5.0f}s {label:<40.40}")
+        if self.done == self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def measure(case, repeat: int, copy_rate: float) -> dict:
+    row = {"op": case.op, "step": case.step, "bytes": case.bytes}
+    row["numact_s"] = median_seconds(case.numact, repeat)
+    row["numpy_s"] = median_seconds(case.numpy, repeats_for(row["numact_s"], 1.0, 3, repeat))
+    row["torch_s"] = median_seconds(case.torch, repeat) if case.torch else None
+    row["gb_per_s"] = case.bytes / row["numact_s"] / 1e9
+    row["roofline"] = case.bytes / row["numact_s"] / copy_rate
+    row["vs_numpy"] = row["numpy_s"] / row["numact_s"]
+    row["vs_torch"] = row["torch_s"] / row["numact_s"] if row["torch_s"] else None
+    return row
+
+
+def parse(argv):
+    from numact.bench.workloads import ROW
+
+    parser = argparse.ArgumentParser(prog="numact bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=10_000_000,
+                        help="elements per array (default 10,000,000)")
+    parser.add_argument("--rows", type=int, default=65536,
+                        help=f"rows of {ROW} logits for nll_loss and cross_entropy (default 65,536)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--ops", default="", help="comma-separated operator names (default all)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for numact and torch (default numba's: NUMBA_NUM_THREADS)")
+    parser.add_argument("--repeat", type=int, default=7, help="timed calls per median (default 7)")
+    parser.add_argument("--no-small", dest="small", action="store_false",
+                        help=f"skip the table at {SMALL:,} elements")
+    parser.add_argument("--no-torch", dest="torch", action="store_false", help="skip PyTorch")
+    parser.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
+    parser.add_argument("--plot", metavar="FILE.png", help="also draw the speed-ups as a bar chart")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        argv = argv[1:]
+    elif argv and argv[0] not in ("-h", "--help") and not argv[0].startswith("--"):
+        raise SystemExit(f"numact: unknown command {argv[0]!r}; try: numact bench --help")
+    args = parse(argv)
+    result = run(args)
+    print_report(result)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    if args.plot:
+        from numact.bench.plot import plot
+
+        plot(result, args.plot)
+
+
+def run(args) -> dict:
+    import numba
+
+    import numact
+    from numact.bench import torch_baselines
+    from numact.bench.workloads import cases, operators
+
+    if args.threads:
+        numba.set_num_threads(args.threads)
+    threads = numba.get_num_threads()
+    with_torch = args.torch and torch_baselines.available()
+    if with_torch:
+        import torch
+
+        torch.set_num_threads(threads)
+    dtype = np.dtype(args.dtype).type
+    ops = operators([n for n in args.ops.split(",") if n])
+    rng = np.random.default_rng(0)
+    progress = Progress(len(ops) * (1 + args.small), args.quiet)
+    copy_rate = copy_bandwidth(args.size * np.dtype(dtype).itemsize, args.repeat)
+    rows, small = [], []
+    for op in ops:
+        progress.step(op.name)
+        for case in cases(op, args.size, dtype, rng, args.rows, with_torch):
+            rows.append(measure(case, args.repeat, copy_rate))
+    if args.small:
+        for op in ops:
+            progress.step(f"{op.name} at {SMALL:,}")
+            for case in cases(op, SMALL, dtype, rng, None, with_torch=False):
+                numact_s = median_seconds(case.numact, 50)
+                small.append({"op": case.op, "step": case.step, "numact_s": numact_s,
+                              "numpy_s": median_seconds(case.numpy, 50)})
+    return {
+        "numact": numact.__version__, "numba": numba.__version__,
+        "torch": __import__("torch").__version__ if with_torch else None,
+        "threads": threads, "dtype": args.dtype, "size": args.size, "rows": args.rows,
+        "copy_gb_per_s": copy_rate / 1e9, "results": rows, "small": small,
+    }
+
+
+def geomean(values) -> float:
+    values = [v for v in values if v]
+    return math.exp(statistics.fmean(math.log(v) for v in values)) if values else float("nan")
+
+
+def summary(result) -> list[str]:
+    """The targets of the speed issue, each with its measured figure."""
+    from numact.operators import ACTIVATIONS
+
+    activations = {op.name for op in ACTIVATIONS}
+    act = [r for r in result["results"] if r["op"] in activations]
+    lines = []
+    if act and act[0]["vs_torch"]:
+        worst = min(act, key=lambda r: r["vs_torch"])
+        lines.append(f"activations vs torch: geometric mean {geomean(r['vs_torch'] for r in act):.2f}×, "
+                     f"slowest {worst['op']} {worst['step']} {worst['vs_torch']:.2f}×")
+    forward = [r for r in act if r["step"] == "forward"]
+    if forward:
+        worst = min(forward, key=lambda r: r["vs_numpy"])
+        lines.append(f"activation forwards vs NumPy: geometric mean "
+                     f"{geomean(r['vs_numpy'] for r in forward):.2f}×, slowest {worst['op']} {worst['vs_numpy']:.2f}×")
+    if result["results"]:
+        lines.append(f"median operator at {statistics.median(r['roofline'] for r in result['results']):.0%} "
+                     f"of the copy bandwidth ({result['copy_gb_per_s']:.1f} GB/s)")
+    for r in result["results"]:
+        if r["op"] == "cross_entropy" and r["step"] == "fused" and r["vs_torch"]:
+            lines.append(f"cross_entropy_forward_backward vs torch forward + backward: {r['vs_torch']:.2f}×")
+    if result["small"]:
+        worst = min(result["small"], key=lambda r: r["numpy_s"] / r["numact_s"])
+        lines.append(f"at {SMALL:,} elements: slowest vs NumPy {worst['op']} {worst['step']} "
+                     f"{worst['numpy_s'] / worst['numact_s']:.2f}× ({worst['numact_s'] * 1e6:.1f} µs)")
+    return lines
+
+
+def print_report(result) -> None:
+    torch = result["torch"]
+    print(f"numact {result['numact']} (numba {result['numba']}), torch {torch or 'not installed'}: "
+          f"{result['dtype']}, {result['size']:,} elements ({result['rows']:,} × 1000 logits for the "
+          f"class losses), {result['threads']} threads, medians after warm-up\n")
+    print("| operator | pass | numact ms | GB/s | roofline | NumPy ms | vs NumPy | torch ms | vs torch |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in result["results"]:
+        t = (f"{r['torch_s'] * 1e3:.2f} | {r['vs_torch']:.2f}×" if r["torch_s"] else "– | –")
+        print(f"| {r['op']} | {r['step']} | {r['numact_s'] * 1e3:.2f} | {r['gb_per_s']:.1f} | "
+              f"{r['roofline']:.0%} | {r['numpy_s'] * 1e3:.2f} | {r['vs_numpy']:.2f}× | {t} |")
+    if result["small"]:
+        print(f"\nAt {SMALL:,} elements (call overhead included)\n")
+        print("| operator | pass | numact µs | NumPy µs | vs NumPy |")
+        print("|---|---|---:|---:|---:|")
+        for r in result["small"]:
+            print(f"| {r['op']} | {r['step']} | {r['numact_s'] * 1e6:.1f} | {r['numpy_s'] * 1e6:.1f} | "
+                  f"{r['numpy_s'] / r['numact_s']:.2f}× |")
+    print()
+    for line in summary(result):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
