@@ -76,11 +76,12 @@ def _output(name: str, target, out: Any, shape: tuple, dtype: np.dtype, arg: str
     return out
 
 
-def _buffer(target, out, dtype: np.dtype, *inputs):
+def _buffer(target, out, dtype: np.dtype, *inputs, in_place: bool = True):
     """Where the kernel writes: ``out`` itself when it can, else a scratch array copied back.
 
     The kernel may write ``out`` directly when it is C-contiguous, of the compute dtype, and
-    either separate from every input or exactly one of them (in place). A partial overlap
+    either separate from every input or exactly one of them (in place; only where
+    ``in_place``, for kernels that read each element before writing it). A partial overlap
     would let a write land before a read of the same memory, so it goes through scratch.
     """
     direct = target.is_c_contiguous(out) and out.dtype == dtype
@@ -89,7 +90,7 @@ def _buffer(target, out, dtype: np.dtype, *inputs):
         for a in inputs:
             a_start = target.data_pointer(a)
             overlaps = a_start < end and start < a_start + a.nbytes
-            if overlaps and not (a_start == start and a.nbytes == out.nbytes):
+            if overlaps and not (in_place and a_start == start and a.nbytes == out.nbytes):
                 direct = False
     if direct:
         return out, lambda: None

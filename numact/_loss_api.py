@@ -222,9 +222,12 @@ class _LossCall:
         inputs = [self.arrays[arg] for arg in self.arrays]
         grad_bufs, finish = [], []
         for k, arg in enumerate(op.inputs if want_grads else ()):
-            if tuple(self.arrays[arg].shape) == self.shape and op.kind != "vector":
-                buf, done = _buffer(target, grads_out[k], self.compute, *inputs)
-            else:  # the input broadcast (or a row loss that reads rows after writing): scratch
+            if tuple(self.arrays[arg].shape) == self.shape:
+                # A vector loss writes a gradient row before it has read the other inputs'
+                # rows: its gradient may not overwrite an input.
+                buf, done = _buffer(target, grads_out[k], self.compute, *inputs,
+                                    in_place=op.kind != "vector")
+            else:  # the input was broadcast: a scratch of the full shape, summed back
                 buf = target.empty(self.shape, self.compute)
                 done = _reduce_into(target, grads_out[k], buf)
             grad_bufs.append(buf)
