@@ -8,6 +8,7 @@ could not write ``out`` directly.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from typing import Any
@@ -160,7 +161,39 @@ class _Call:
 # --- element-wise ---------------------------------------------------------------------------
 
 
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_args(op: Activation, values: tuple, dtype: np.dtype) -> tuple:
+    return _kernel_args(op, values, dtype)
+
+
+def _fast_args(op: Activation, values: tuple, *arrays):
+    """The kernel arguments when a call can skip the general path, else None: NumPy arrays of
+    one float32 or float64 dtype, C-contiguous, no ``out``. Small arrays are dominated by
+    the general path's checks; this one does the same checks on fewer objects."""
+    dtype = arrays[-1].dtype
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != dtype or not a.flags.c_contiguous:
+            return None
+    if dtype not in _FAST_DTYPES or arrays[0].shape != arrays[-1].shape:
+        return None
+    try:
+        return _checked_args(op, values, dtype)
+    except TypeError:  # an unhashable parameter: the general path checks it
+        return None
+
+
+def _flat_views(*arrays):
+    return arrays if arrays[0].ndim == 1 else tuple(a.reshape(-1) for a in arrays)
+
+
 def elementwise_forward(op: Activation, x, values: tuple, out):
+    if out is None and (args := _fast_args(op, values, x)) is not None:
+        y = np.empty_like(x)
+        _cpu.map_unary(op.forward)(*_flat_views(y, x), args)
+        return y
     call = _Call(op.name, x)
     args = _kernel_args(op, values, call.compute)
     out = call.output(out)
@@ -168,6 +201,10 @@ def elementwise_forward(op: Activation, x, values: tuple, out):
 
 
 def elementwise_backward(op: Activation, g, x, values: tuple, out):
+    if out is None and (args := _fast_args(op, values, g, x)) is not None:
+        dx = np.empty_like(x)
+        _cpu.map_binary(op.backward)(*_flat_views(dx, g, x), args)
+        return dx
     call = _Call(f"{op.name}_backward", x, g)
     args = _kernel_args(op, values, call.compute)
     out = call.output(out)

@@ -50,28 +50,50 @@ def from_host(a: np.ndarray) -> np.ndarray:
     return a
 
 
+SERIAL_BELOW = 1 << 15  # elements: fewer run on one thread, where a threaded launch costs more
+
+
+def _twin(make, size, **options):
+    """The kernel ``make(loop)`` compiled twice: threaded (``loop = prange``, Numba's thread
+    count) and single-threaded (``loop = range``) for inputs of fewer than SERIAL_BELOW
+    elements, ``size(*arguments)`` telling. Both run the same code per element, so their
+    results are the same bits."""
+    threaded = njit(parallel=True, cache=True, error_model="numpy", **options)(make(prange))
+    single = njit(cache=True, error_model="numpy", **options)(make(range))
+
+    def launch(*arguments):
+        return (single if size(*arguments) < SERIAL_BELOW else threaded)(*arguments)
+
+    launch.threaded, launch.single = threaded, single
+    return launch
+
+
 @cache
 def map_unary(f):
     """out[i] = f(x[i], *args) over flat arrays."""
 
-    @njit(parallel=True, cache=True, error_model="numpy")
-    def kernel(out, x, args):
-        for i in prange(x.size):
-            out[i] = f(x[i], *args)
+    def make(loop):
+        def kernel(out, x, args):
+            for i in loop(x.size):
+                out[i] = f(x[i], *args)
 
-    return kernel
+        return kernel
+
+    return _twin(make, lambda out, x, args: x.size)
 
 
 @cache
 def map_binary(f):
     """out[i] = f(g[i], x[i], *args) over flat arrays."""
 
-    @njit(parallel=True, cache=True, error_model="numpy")
-    def kernel(out, g, x, args):
-        for i in prange(x.size):
-            out[i] = f(g[i], x[i], *args)
+    def make(loop):
+        def kernel(out, g, x, args):
+            for i in loop(x.size):
+                out[i] = f(g[i], x[i], *args)
 
-    return kernel
+        return kernel
+
+    return _twin(make, lambda out, g, x, args: x.size)
 
 
 def _as_rows(a):
@@ -136,14 +158,25 @@ def map_channels(f):
     """out[o, c, i] = f(x[o, c, i], w[c]) over (outer, channels, inner) arrays."""
 
     @njit(parallel=True, cache=True, error_model="numpy")
-    def kernel(out, x, w):
+    def strided(out, x, w):
         channels = x.shape[1]
         for oc in prange(x.shape[0] * channels):
             o, c = oc // channels, oc % channels
             for i in range(x.shape[2]):
                 out[o, c, i] = f(x[o, c, i], w[c])
 
-    return kernel
+    @njit(parallel=True, cache=True, error_model="numpy")
+    def unit(out, x, w):  # (outer, channels): the loop over channels vectorises
+        for o in prange(x.shape[0]):
+            for c in range(x.shape[1]):
+                out[o, c] = f(x[o, c], w[c])
+
+    def launch(out, x, w):
+        if x.shape[2] == 1:
+            return unit(_as_rows(out), _as_rows(x), w)
+        return strided(out, x, w)
+
+    return launch
 
 
 @cache
@@ -151,22 +184,37 @@ def map_channels_binary(f):
     """out[o, c, i] = f(g[o, c, i], x[o, c, i], w[c]) over (outer, channels, inner) arrays."""
 
     @njit(parallel=True, cache=True, error_model="numpy")
-    def kernel(out, g, x, w):
+    def strided(out, g, x, w):
         channels = x.shape[1]
         for oc in prange(x.shape[0] * channels):
             o, c = oc // channels, oc % channels
             for i in range(x.shape[2]):
                 out[o, c, i] = f(g[o, c, i], x[o, c, i], w[c])
 
-    return kernel
+    @njit(parallel=True, cache=True, error_model="numpy")
+    def unit(out, g, x, w):
+        for o in prange(x.shape[0]):
+            for c in range(x.shape[1]):
+                out[o, c] = f(g[o, c], x[o, c], w[c])
+
+    def launch(out, g, x, w):
+        if x.shape[2] == 1:
+            return unit(_as_rows(out), _as_rows(g), _as_rows(x), w)
+        return strided(out, g, x, w)
+
+    return launch
+
+
+CHANNEL_ROWS = 256  # rows per partial sum of a channel reduction
 
 
 @cache
 def sum_channels(f):
-    """total[c] = Σ_{o, i} f(g[o, c, i], x[o, c, i]), summed in float64 in a fixed order."""
+    """total[c] = Σ_{o, i} f(g[o, c, i], x[o, c, i]), summed in float64 in a fixed order (per
+    block of CHANNEL_ROWS rows, then the blocks in order, when inner = 1)."""
 
     @njit(parallel=True, cache=True, error_model="numpy")
-    def kernel(total, g, x):
+    def strided(total, g, x):
         for c in prange(x.shape[1]):
             acc = 0.0
             for o in range(x.shape[0]):
@@ -174,7 +222,27 @@ def sum_channels(f):
                     acc += f(g[o, c, i], x[o, c, i])
             total[c] = acc
 
-    return kernel
+    @njit(parallel=True, cache=True, error_model="numpy")
+    def unit(total, g, x):  # (outer, channels): rows read in order, channels vectorised
+        rows, channels = x.shape
+        blocks = -(-rows // CHANNEL_ROWS)
+        partial = np.zeros((blocks, channels))
+        for k in prange(blocks):
+            for o in range(k * CHANNEL_ROWS, min(rows, (k + 1) * CHANNEL_ROWS)):
+                for c in range(channels):
+                    partial[k, c] += f(g[o, c], x[o, c])
+        for c in range(channels):
+            total[c] = 0.0
+        for k in range(blocks):
+            for c in range(channels):
+                total[c] += partial[k, c]
+
+    def launch(total, g, x):
+        if x.shape[2] == 1:
+            return unit(total, _as_rows(g), _as_rows(x))
+        return strided(total, g, x)
+
+    return launch
 
 
 # --- losses ---------------------------------------------------------------------------------
@@ -189,6 +257,13 @@ CHUNK = 1 << 14  # elements per partial sum
 ROW_CHUNK = 64  # rows per partial sum
 
 
+@njit(error_model="numpy", forceinline=True)
+def _chunk(k, size, n):
+    """The indices of chunk k as unsigned integers: an index numba knows to be ≥ 0 needs no
+    wraparound check, which would keep LLVM from vectorising the loop."""
+    return range(np.uint64(k) * np.uint64(size), np.uint64(min(n, (k + 1) * size)))
+
+
 def partials(n: int, rows: bool = False) -> np.ndarray:
     """The partial sums a loss kernel over ``n`` elements (or rows) writes."""
     return np.empty(-(-n // (ROW_CHUNK if rows else CHUNK)), np.float64)
@@ -201,25 +276,27 @@ def map_loss(f, writes):
     itself, and ∂a (grads 1; and ∂b, grads 2) times scale[i] / divisor (0-d)."""
     sum_losses, write_losses, grads = writes
 
-    @njit(parallel=True, cache=True, error_model="numpy", fastmath=REASSOCIATE)
-    def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, n, args):
-        inverse = 1.0 / divisor[()]  # one division per call, not per element
-        for k in prange(partial.size):
-            acc = 0.0
-            for i in range(k * CHUNK, min(n, (k + 1) * CHUNK)):
-                loss, da, db = f(at(a, i), at(b, i), at(c, i), at(d, i), *args)
-                if sum_losses:
-                    acc += loss
-                if write_losses:
-                    losses[i] = loss
-                if grads:
-                    s = at(scale, i) * inverse
-                    grad_a[i] = da * s
-                    if grads == 2:
-                        grad_b[i] = db * s
-            partial[k] = acc
+    def make(loop):
+        def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, n, args):
+            inverse = 1.0 / divisor[()]  # one division per call, not per element
+            for k in loop(partial.size):
+                acc = 0.0
+                for i in _chunk(k, CHUNK, n):
+                    loss, da, db = f(at(a, i), at(b, i), at(c, i), at(d, i), *args)
+                    if sum_losses:
+                        acc += loss
+                    if write_losses:
+                        losses[i] = loss
+                    if grads:
+                        s = at(scale, i) * inverse
+                        grad_a[i] = da * s
+                        if grads == 2:
+                            grad_b[i] = db * s
+                partial[k] = acc
 
-    return kernel
+        return kernel
+
+    return _twin(make, lambda *arguments: arguments[-2], fastmath=REASSOCIATE)
 
 
 @cache
@@ -302,9 +379,19 @@ def first_outside(a: np.ndarray, low: float, high: float) -> int:
     return _first_outside(a.reshape(a.size), low, high)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, error_model="numpy")
 def _first_outside(a, low, high):
-    for i in range(a.size):
-        if not (a[i] >= low and a[i] <= high):
-            return i
+    # A vectorised or-reduction per chunk, in parallel; then the first flagged chunk, scanned.
+    chunks = -(-a.size // CHUNK)
+    flagged = np.zeros(chunks, np.bool_)
+    for k in prange(chunks):
+        bad = False
+        for i in _chunk(k, CHUNK, a.size):
+            bad |= not (a[i] >= low and a[i] <= high)
+        flagged[k] = bad
+    for k in range(chunks):
+        if flagged[k]:
+            for i in range(k * CHUNK, min(a.size, (k + 1) * CHUNK)):
+                if not (a[i] >= low and a[i] <= high):
+                    return i
     return -1

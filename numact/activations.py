@@ -23,7 +23,7 @@ GELU_TANH_COEFF = 0.044715
 @jit
 def log1p_exp(z):
     """log(1 + e^z) without overflow: max(z, 0) + log1p(e^−|z|)."""
-    return max(z, like(z, 0)) + log1p(exp(-abs(z)))
+    return maximum(z, like(z, 0)) + log1p(exp(-abs(z)))
 
 
 @jit

@@ -16,7 +16,7 @@ divides by max(x(1 − x), 1e-12) although its loss clamps the logs at −100).
 """
 
 from ._jit import REASSOCIATE, jit
-from ._primitives import exp, inf, like, log, log1p, sqrt
+from ._primitives import exp, inf, like, log, log1p, maximum, sqrt
 from .activations import _row_max, _sum_exp, logsigmoid, sigmoid
 
 BCE_LOG_FLOOR = -100.0  # PyTorch clamps both logs of binary_cross_entropy at −100
@@ -77,10 +77,10 @@ def binary_cross_entropy(x, y, w, _d):
 
     ∂ℓ/∂x = w(x − y)/max(x(1 − x), 1e-12), PyTorch's form: finite at x = 0 and x = 1.
     """
-    log_x = max(log(x), like(x, BCE_LOG_FLOOR))
-    log_1mx = max(log1p(-x), like(x, BCE_LOG_FLOOR))
+    log_x = maximum(log(x), like(x, BCE_LOG_FLOOR))
+    log_1mx = maximum(log1p(-x), like(x, BCE_LOG_FLOOR))
     loss = w * ((y - like(x, 1)) * log_1mx - y * log_x)
-    grad = w * (x - y) / max((like(x, 1) - x) * x, like(x, BCE_GRAD_EPS))
+    grad = w * (x - y) / maximum((like(x, 1) - x) * x, like(x, BCE_GRAD_EPS))
     return loss, grad, like(x, 0)
 
 

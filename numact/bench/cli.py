@@ -33,6 +33,18 @@ def repeats_for(seconds: float, budget: float, least: int, most: int) -> int:
     return max(least, min(most, int(budget / max(seconds, 1e-9))))
 
 
+def warm_up(size: int, dtype, seconds: float = 1.0) -> None:
+    """Run a threaded kernel on fresh arrays for a while before timing anything: the first
+    calls of a process run several times slower (thread start-up, the kernel's first page
+    faults), which would land on whichever operator came first."""
+    import numact
+
+    x = np.ones(size, dtype)
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        numact.relu(x)
+
+
 def copy_bandwidth(nbytes: int, repeat: int) -> float:
     """Bytes per second of np.copyto (read + write) between two arrays of ``nbytes``."""
     src = np.ones(nbytes // 4, np.float32)
@@ -130,6 +142,7 @@ def run(args) -> dict:
     ops = operators([n for n in args.ops.split(",") if n])
     rng = np.random.default_rng(0)
     progress = Progress(len(ops) * (1 + args.small), args.quiet)
+    warm_up(args.size, dtype)
     copy_rate = copy_bandwidth(args.size * np.dtype(dtype).itemsize, args.repeat)
     rows, small = [], []
     for op in ops:
