@@ -1,12 +1,14 @@
 # Two set-up commands on a fresh machine with Python 3.11+ and make:
-#   make bench   the benchmark report (creates .venv and installs what it needs)
+#   make bench   the benchmark report, numact bench (creates .venv and installs what it needs)
 #   make test    the test suite, CPU and CUDA simulator
+# More: make asv (a quick asv pass, published as HTML), make bench-pytest (micro-benchmarks),
+# make ulp (the accuracy table of the CPU math core, docs/ulp.md).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-cpu test-cuda bench clean
+.PHONY: test test-cpu test-cuda bench asv bench-pytest ulp clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,9 +30,25 @@ test-cpu: $(STAMP)
 test-cuda: $(STAMP)
 	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -q
 
+# The main job: every operator against NumPy and PyTorch, a table on stdout, JSON and a chart.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/report.py
+	$(BIN)/numact bench --json bench.json --plot bench.png $(ARGS)
+
+# asv against the current environment: a quick pass (one sample, 100,000 elements), then the
+# HTML dashboard in .asv/html (view it with: .venv/bin/asv preview).
+asv: $(STAMP)
+	$(BIN)/asv machine --yes --machine local >/dev/null
+	NUMACT_ASV_SIZES=100000 $(BIN)/asv run --python=same --quick --machine local \
+		--set-commit-hash $$(git rev-parse HEAD) --show-stderr
+	$(BIN)/asv publish
+
+# pytest-benchmark on the hot kernels; compare a change with ARGS=--benchmark-compare.
+bench-pytest: $(STAMP)
+	$(BIN)/python -m pytest -p no:xdist microbenchmarks --benchmark-only --benchmark-autosave $(ARGS)
+
+ulp: $(STAMP)
+	$(BIN)/python -m numact.bench.ulp docs/ulp.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .asv .benchmarks bench.json bench.png
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -21,12 +21,12 @@ from numba.extending import overload
 
 from ._bits import clear_low_bits, exp2i, split_exponent
 from ._coefficients import (ERFC_CHEBYSHEV_32, ERFC_CHEBYSHEV_64, ERFC_LIMIT_32, ERFC_LIMIT_64,
-                            ERFC_SPLIT, ERFC_T_RANGE_32, ERFC_T_RANGE_64, PIO2_PIECES,
+                            ERFC_SPLIT_32, ERFC_SPLIT_64, ERFC_T_RANGE_32, ERFC_T_RANGE_64, PIO2_PIECES,
                             TANH_CHEBYSHEV_32, TANH_CHEBYSHEV_64, TANH_SPLIT)
 
 # LLVM's alwaysinline: every function here ends up inside the caller's loop, where the
 # vectoriser needs it (numba's own inline="always" inlines its IR instead, at great compile cost).
-INLINED = {"forceinline": True, "error_model": "numpy"}
+INLINED = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 vmath = njit(**INLINED)
 
 LOG2E = 1.4426950408889634
@@ -213,16 +213,16 @@ def tanh_(x, chebyshev, coefficients, ln2, clamp_at):
 
 @vmath
 def erf_small(x, coefficients):
-    """erf x = (2/√π)·x·Σ (−x²)^k/(k!(2k + 1)), for |x| ≤ ERFC_SPLIT."""
+    """erf x = (2/√π)·x·Σ (−x²)^k/(k!(2k + 1)), for |x| below the split."""
     return like(x, TWO_OVER_SQRT_PI) * x * horner(x * x, coefficients)
 
 
 @vmath
-def erfc_large(z, chebyshev, t_range, limit, split_bits, exp_c, ln2):
-    """erfc z for ERFC_SPLIT ≤ z: t·e^(−z² + h(t)), t = 2/(2 + z), h a Chebyshev fit.
+def erfc_large(z, chebyshev, t_range, split, limit, split_bits, exp_c, ln2):
+    """erfc z for split ≤ z: t·e^(−z² + h(t)), t = 2/(2 + z), h a Chebyshev fit.
     −z² is split as −s² + (s − z)(s + z), s = z cut to half its bits so s² is exact; the small
     part joins exp after the reduction (exp_tail), so no rounding of z² reaches the result."""
-    zc = clamp(z, like(z, ERFC_SPLIT), like(z, limit))
+    zc = clamp(z, like(z, split), like(z, limit))
     t = like(z, 2) / (like(z, 2) + zc)
     y = (t - like(z, 0.5 * (t_range[1] + t_range[0]))) * like(z, 2 / (t_range[1] - t_range[0]))
     s = clear_low_bits(zc, split_bits)
@@ -232,22 +232,22 @@ def erfc_large(z, chebyshev, t_range, limit, split_bits, exp_c, ln2):
 
 
 @vmath
-def erfc_(x, erf_c, chebyshev, t_range, limit, split_bits, exp_c, ln2):
-    """erfc x: 1 − erf x near 0, the fitted tail for x ≥ ½ and 2 − erfc(−x) for x ≤ −½."""
+def erfc_(x, erf_c, chebyshev, t_range, split, limit, split_bits, exp_c, ln2):
+    """erfc x: 1 − erf x near 0, the fitted tail for x ≥ split and 2 − erfc(−x) below −split."""
     a = abs(x)
-    small = like(x, 1) - erf_small(clamp(x, like(x, -ERFC_SPLIT), like(x, ERFC_SPLIT)), erf_c)
-    tail = erfc_large(a, chebyshev, t_range, limit, split_bits, exp_c, ln2)
-    y = small if a < like(x, ERFC_SPLIT) else (tail if x > 0 else like(x, 2) - tail)
+    small = like(x, 1) - erf_small(clamp(x, like(x, -split), like(x, split)), erf_c)
+    tail = erfc_large(a, chebyshev, t_range, split, limit, split_bits, exp_c, ln2)
+    y = small if a < like(x, split) else (tail if x > 0 else like(x, 2) - tail)
     return y if x == x else x
 
 
 @vmath
-def erf_(x, erf_c, chebyshev, t_range, limit, split_bits, exp_c, ln2):
+def erf_(x, erf_c, chebyshev, t_range, split, limit, split_bits, exp_c, ln2):
     """erf x: the series near 0, ±(1 − erfc |x|) beyond."""
     a = abs(x)
-    small = erf_small(clamp(x, like(x, -ERFC_SPLIT), like(x, ERFC_SPLIT)), erf_c)
-    tail = like(x, 1) - erfc_large(a, chebyshev, t_range, limit, split_bits, exp_c, ln2)
-    y = small if a < like(x, ERFC_SPLIT) else math.copysign(tail, x)
+    small = erf_small(clamp(x, like(x, -split), like(x, split)), erf_c)
+    tail = like(x, 1) - erfc_large(a, chebyshev, t_range, split, limit, split_bits, exp_c, ln2)
+    y = small if a < like(x, split) else math.copysign(tail, x)
     return y if x == x else x
 
 
@@ -257,7 +257,7 @@ def sin_cos_quadrant(x, sin_c, cos_c, shift):
     pieces, then the Taylor series of sin r or cos r by the quadrant q + shift. Within the
     ulp bound for |x| < SIN_LIMIT; beyond it the reduction loses bits and the result is NaN."""
     q = round_to_int(x * TWO_OVER_PI)
-    r = ((x - q * PIO2_PIECES[0]) - q * PIO2_PIECES[1]) - q * PIO2_PIECES[2]
+    r = (x - q * PIO2_PIECES[0]) - (q * PIO2_PIECES[1] + q * PIO2_PIECES[2])  # one rounding
     r2 = r * r
     sin_r = r + r * r2 * horner(r2, sin_c)
     cos_r = 1.0 - 0.5 * r2 + r2 * r2 * horner(r2, cos_c)
@@ -324,25 +324,25 @@ def tanh64(x):
 
 @vmath
 def erfc32(x):
-    return erfc_(x, ERF_32, ERFC_CHEBYSHEV_32, ERFC_T_RANGE_32, ERFC_LIMIT_32,
+    return erfc_(x, ERF_32, ERFC_CHEBYSHEV_32, ERFC_T_RANGE_32, ERFC_SPLIT_32, ERFC_LIMIT_32,
                  ERFC_SPLIT_BITS_32, EXP_32, LN2_32)
 
 
 @vmath
 def erfc64(x):
-    return erfc_(x, ERF_64, ERFC_CHEBYSHEV_64, ERFC_T_RANGE_64, ERFC_LIMIT_64,
+    return erfc_(x, ERF_64, ERFC_CHEBYSHEV_64, ERFC_T_RANGE_64, ERFC_SPLIT_64, ERFC_LIMIT_64,
                  ERFC_SPLIT_BITS_64, EXP_64, LN2_64)
 
 
 @vmath
 def erf32(x):
-    return erf_(x, ERF_32, ERFC_CHEBYSHEV_32, ERFC_T_RANGE_32, ERFC_LIMIT_32,
+    return erf_(x, ERF_32, ERFC_CHEBYSHEV_32, ERFC_T_RANGE_32, ERFC_SPLIT_32, ERFC_LIMIT_32,
                 ERFC_SPLIT_BITS_32, EXP_32, LN2_32)
 
 
 @vmath
 def erf64(x):
-    return erf_(x, ERF_64, ERFC_CHEBYSHEV_64, ERFC_T_RANGE_64, ERFC_LIMIT_64,
+    return erf_(x, ERF_64, ERFC_CHEBYSHEV_64, ERFC_T_RANGE_64, ERFC_SPLIT_64, ERFC_LIMIT_64,
                 ERFC_SPLIT_BITS_64, EXP_64, LN2_64)
 
 

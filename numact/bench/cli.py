@@ -1,8 +1,8 @@
 """``numact bench``: every operator's forward, backward and fused pass timed against NumPy and
 (when installed) PyTorch's CPU kernels on the same arrays and thread count.
 
-Times are medians of repeated calls after a warm-up call (compilation is not timed); every
-side allocates its result. GB/s counts the bytes a kernel must read and write; "roofline" is
+Times are medians of repeated calls after a warm-up call (compilation is not timed), the
+sides timed in turns; every side allocates its result. GB/s counts the bytes a kernel must read and write; "roofline" is
 that against ``np.copyto``'s bandwidth on an array of the same size. A second table times
 every operator at 1,000 elements against NumPy, where call overhead is what counts.
 """
@@ -27,10 +27,6 @@ def median_seconds(call, repeat: int) -> float:
         call()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def repeats_for(seconds: float, budget: float, least: int, most: int) -> int:
-    return max(least, min(most, int(budget / max(seconds, 1e-9))))
 
 
 def warm_up(size: int, dtype, seconds: float = 1.0) -> None:
@@ -71,11 +67,31 @@ class Progress:
         sys.stderr.flush()
 
 
+def interleaved_medians(calls: dict, repeat: int, budget: float = 2.0) -> dict:
+    """Median seconds of each call, timed in turns (a, b, c, a, b, c, ...) after a warm-up of
+    each: a slow spell of the machine then lands on every side alike, not on whichever was
+    timed during it. A side whose calls have taken ``budget`` seconds stops after 3 turns."""
+    for call in calls.values():
+        call()  # warm-up: compiles, or loads from the on-disk cache
+    times = {name: [] for name in calls}
+    for turn in range(repeat):
+        for name, call in calls.items():
+            if turn >= 3 and sum(times[name]) > budget:
+                continue
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def measure(case, repeat: int, copy_rate: float) -> dict:
+    calls = {"numact": case.numact, "numpy": case.numpy}
+    if case.torch:
+        calls["torch"] = case.torch
+    medians = interleaved_medians(calls, repeat)
     row = {"op": case.op, "step": case.step, "bytes": case.bytes}
-    row["numact_s"] = median_seconds(case.numact, repeat)
-    row["numpy_s"] = median_seconds(case.numpy, repeats_for(row["numact_s"], 1.0, 3, repeat))
-    row["torch_s"] = median_seconds(case.torch, repeat) if case.torch else None
+    row["numact_s"], row["numpy_s"] = medians["numact"], medians["numpy"]
+    row["torch_s"] = medians.get("torch")
     row["gb_per_s"] = case.bytes / row["numact_s"] / 1e9
     row["roofline"] = case.bytes / row["numact_s"] / copy_rate
     row["vs_numpy"] = row["numpy_s"] / row["numact_s"]
@@ -153,9 +169,9 @@ def run(args) -> dict:
         for op in ops:
             progress.step(f"{op.name} at {SMALL:,}")
             for case in cases(op, SMALL, dtype, rng, None, with_torch=False):
-                numact_s = median_seconds(case.numact, 50)
-                small.append({"op": case.op, "step": case.step, "numact_s": numact_s,
-                              "numpy_s": median_seconds(case.numpy, 50)})
+                medians = interleaved_medians({"numact": case.numact, "numpy": case.numpy}, 50)
+                small.append({"op": case.op, "step": case.step, "numact_s": medians["numact"],
+                              "numpy_s": medians["numpy"]})
     return {
         "numact": numact.__version__, "numba": numba.__version__,
         "torch": __import__("torch").__version__ if with_torch else None,
