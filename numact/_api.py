@@ -86,7 +86,9 @@ def _buffer(target, out, dtype: np.dtype, *inputs, in_place: bool = True):
     would let a write land before a read of the same memory, so it goes through scratch.
     """
     direct = target.is_c_contiguous(out) and out.dtype == dtype
-    if direct and out.size:
+    if target is _cpu and not any(np.may_share_memory(out, a) for a in inputs):
+        inputs = ()  # NumPy tells cheaply that nothing overlaps
+    if direct and out.size and inputs:
         start, end = target.data_pointer(out), target.data_pointer(out) + out.nbytes
         for a in inputs:
             a_start = target.data_pointer(a)
@@ -173,11 +175,16 @@ def _fast_args(op: Activation, values: tuple, *arrays):
     """The kernel arguments when a call can skip the general path, else None: NumPy arrays of
     one float32 or float64 dtype, C-contiguous, no ``out``. Small arrays are dominated by
     the general path's checks; this one does the same checks on fewer objects."""
-    dtype = arrays[-1].dtype
+    x = arrays[-1]
+    if type(x) is not np.ndarray:
+        return None
+    dtype = x.dtype
+    if dtype not in _FAST_DTYPES:
+        return None
     for a in arrays:
         if type(a) is not np.ndarray or a.dtype != dtype or not a.flags.c_contiguous:
             return None
-    if dtype not in _FAST_DTYPES or arrays[0].shape != arrays[-1].shape:
+    if arrays[0].shape != x.shape:
         return None
     try:
         return _checked_args(op, values, dtype)

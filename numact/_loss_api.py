@@ -8,6 +8,7 @@ order) and, for the backward and the fused call, the gradients in the same pass.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -17,6 +18,14 @@ from . import _cpu
 from ._api import _buffer, _grad_output, _input, _output, _target
 from ._dtypes import compute_dtype, result_dtype
 from .operators import Loss
+
+
+@functools.cache
+def _constant(value: float, dtype: np.dtype) -> np.ndarray:
+    """A read-only 0-d array, made once (calls on small arrays are dominated by such costs)."""
+    a = np.full((), value, dtype)
+    a.flags.writeable = False
+    return a
 
 
 class _LossCall:
@@ -48,6 +57,8 @@ class _LossCall:
 
     def _broadcast_shape(self, args) -> tuple:
         shapes = {arg: tuple(self.arrays[arg].shape) for arg in args if arg in self.arrays}
+        if len(set(shapes.values())) == 1:
+            return next(iter(shapes.values()))
         try:
             return tuple(np.broadcast_shapes(*shapes.values()))
         except ValueError:
@@ -60,7 +71,7 @@ class _LossCall:
         self.n = math.prod(shape)
         for arg in op.probabilities:
             self._check_probabilities(arg)
-        ones = self.target.from_host(np.ones((), self.compute))
+        ones = self.target.from_host(_constant(1.0, self.compute))
         self.operands = [
             self._flat_operand(self.arrays[arg]) if arg in self.arrays else ones
             for arg in op.arrays + op.weights
@@ -161,7 +172,9 @@ class _LossCall:
 
     def _full(self, a, shape):
         """``a`` broadcast to ``shape``, C-contiguous, of the compute dtype."""
-        return self.target.contiguous(self.target.broadcast(a, shape), self.compute)
+        if tuple(a.shape) != tuple(shape):
+            a = self.target.broadcast(a, shape)
+        return self.target.contiguous(a, self.compute)
 
     def _flat_operand(self, a):
         """``a`` as the kernel reads it: a 0-d array for one value, else a flat array of the
@@ -199,7 +212,7 @@ class _LossCall:
             if isinstance(self.count, int):
                 return self.target.from_host(np.array(float(self.count)))
             return self.count
-        return self.target.from_host(np.array(1.0))
+        return self.target.from_host(_constant(1.0, np.dtype(np.float64)))
 
     # --- the launch -------------------------------------------------------------------------
 
