@@ -8,7 +8,6 @@ could not write ``out`` directly.
 
 from __future__ import annotations
 
-import functools
 import math
 import sys
 from typing import Any
@@ -163,43 +162,44 @@ class _Call:
 # --- element-wise ---------------------------------------------------------------------------
 
 
-_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_CHECKED: dict = {}  # (operator, parameter values, dtype) → kernel arguments, checked once
 
 
-@functools.lru_cache(maxsize=4096)
-def _checked_args(op: Activation, values: tuple, dtype: np.dtype) -> tuple:
-    return _kernel_args(op, values, dtype)
-
-
-def _fast_args(op: Activation, values: tuple, *arrays):
-    """The kernel arguments when a call can skip the general path, else None: NumPy arrays of
-    one float32 or float64 dtype, C-contiguous, no ``out``. Small arrays are dominated by
-    the general path's checks; this one does the same checks on fewer objects."""
-    x = arrays[-1]
-    if type(x) is not np.ndarray:
-        return None
-    dtype = x.dtype
-    if dtype not in _FAST_DTYPES:
-        return None
-    for a in arrays:
-        if type(a) is not np.ndarray or a.dtype != dtype or not a.flags.c_contiguous:
-            return None
-    if arrays[0].shape != x.shape:
-        return None
+def _checked(op: Activation, values: tuple, dtype: np.dtype):
+    """The kernel arguments for these parameter values, checked once per value and dtype;
+    None for an unhashable value (the general path checks it)."""
+    key = (op.name, values, dtype.char)
     try:
-        return _checked_args(op, values, dtype)
-    except TypeError:  # an unhashable parameter: the general path checks it
+        args = _CHECKED.get(key)
+    except TypeError:
         return None
+    if args is None:
+        if len(_CHECKED) > 4096:
+            _CHECKED.clear()
+        args = _CHECKED[key] = _kernel_args(op, values, dtype)
+    return args
 
 
-def _flat_views(*arrays):
-    return arrays if arrays[0].ndim == 1 else tuple(a.reshape(-1) for a in arrays)
+def _plain(a) -> bool:
+    """A C-contiguous float32 or float64 NumPy array: what the short paths below take. On small
+    arrays the general path's checks cost more than the kernel; the short paths do the same
+    checks on fewer objects."""
+    return type(a) is np.ndarray and a.dtype.char in "fd" and a.flags.c_contiguous
+
+
+def _launch_flat(kernels, out, *inputs_and_args):
+    """The single-threaded or threaded build of a twin kernel, by size, on flat views."""
+    kernel = kernels.single if out.size < _cpu.SERIAL_BELOW else kernels.threaded
+    if out.ndim == 1:
+        return kernel(out, *inputs_and_args)
+    *inputs, args = inputs_and_args
+    return kernel(out.reshape(-1), *(a.reshape(-1) for a in inputs), args)
 
 
 def elementwise_forward(op: Activation, x, values: tuple, out):
-    if out is None and (args := _fast_args(op, values, x)) is not None:
+    if out is None and _plain(x) and (args := _checked(op, values, x.dtype)) is not None:
         y = np.empty_like(x)
-        _cpu.map_unary(op.forward)(*_flat_views(y, x), args)
+        _launch_flat(_cpu.map_unary(op.forward), y, x, args)
         return y
     call = _Call(op.name, x)
     args = _kernel_args(op, values, call.compute)
@@ -208,9 +208,10 @@ def elementwise_forward(op: Activation, x, values: tuple, out):
 
 
 def elementwise_backward(op: Activation, g, x, values: tuple, out):
-    if out is None and (args := _fast_args(op, values, g, x)) is not None:
+    if (out is None and _plain(x) and _plain(g) and g.dtype == x.dtype and g.shape == x.shape
+            and (args := _checked(op, values, x.dtype)) is not None):
         dx = np.empty_like(x)
-        _cpu.map_binary(op.backward)(*_flat_views(dx, g, x), args)
+        _launch_flat(_cpu.map_binary(op.backward), dx, g, x, args)
         return dx
     call = _Call(f"{op.name}_backward", x, g)
     args = _kernel_args(op, values, call.compute)

@@ -102,7 +102,8 @@ def measure(case, repeat: int, copy_rate: float) -> dict:
 def parse(argv):
     from numact.bench.workloads import ROW
 
-    parser = argparse.ArgumentParser(prog="numact bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="numact bench",
+                                     description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--size", type=int, default=10_000_000,
                         help="elements per array (default 10,000,000)")
     parser.add_argument("--rows", type=int, default=65536,
@@ -218,7 +219,8 @@ def print_report(result) -> None:
     torch = result["torch"]
     print(f"numact {result['numact']} (numba {result['numba']}), torch {torch or 'not installed'}: "
           f"{result['dtype']}, {result['size']:,} elements ({result['rows']:,} × 1000 logits for the "
-          f"class losses), {result['threads']} threads, medians after warm-up\n")
+          f"class losses), {result['threads']} thread{'s' if result['threads'] != 1 else ''}, "
+          "medians after warm-up\n")
     print("| operator | pass | numact ms | GB/s | roofline | NumPy ms | vs NumPy | torch ms | vs torch |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in result["results"]:
