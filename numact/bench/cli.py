@@ -112,7 +112,7 @@ def parse(argv):
     parser.add_argument("--ops", default="", help="comma-separated operator names (default all)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for numact and torch (default numba's: NUMBA_NUM_THREADS)")
-    parser.add_argument("--repeat", type=int, default=7, help="timed calls per median (default 7)")
+    parser.add_argument("--repeat", type=int, default=11, help="timed calls per median (default 11)")
     parser.add_argument("--no-small", dest="small", action="store_false",
                         help=f"skip the table at {SMALL:,} elements")
     parser.add_argument("--no-torch", dest="torch", action="store_false", help="skip PyTorch")
