@@ -7,7 +7,7 @@ hardware's on both.
 """
 
 import math
-from math import inf, nan, sqrt  # noqa: F401
+from math import inf, sqrt  # noqa: F401
 
 import numba.extending
 from numba.core import types

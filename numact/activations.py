@@ -257,7 +257,7 @@ def sine_backward(g, x, w0):
 
 
 @jit
-def _row_max(x, sign):
+def row_max(x, sign):
     """max over the row of sign·x; NaN if the row holds a NaN, as in PyTorch."""
     m = sign * x[0]
     for i in range(1, x.shape[0]):
@@ -266,7 +266,7 @@ def _row_max(x, sign):
 
 
 @jit(fastmath=REASSOCIATE)
-def _sum_exp(x, m, sign):
+def sum_exp(x, m, sign):
     """Σ_i e^(sign·x_i − m) in float64 (partial sums side by side: vectorised)."""
     total = 0.0
     for i in range(x.shape[0]):
@@ -306,8 +306,8 @@ def softmax_row(x, y, sign):
         return
     # The sum is its own read-only pass: in a loop that also wrote y, LLVM would vectorise (and
     # so reassociate) the sum only when y does not alias x, and in place would round otherwise.
-    m = _row_max(x, sign)
-    total = _sum_exp(x, m, sign)
+    m = row_max(x, sign)
+    total = sum_exp(x, m, sign)
     for i in range(n):
         y[i] = exp(sign * x[i] - m) / total
 
@@ -318,7 +318,7 @@ def softmax_backward_row(g, x, dx, sign):
     n = x.shape[0]
     if n == 0:
         return
-    m = _row_max(x, sign)
+    m = row_max(x, sign)
     total, dot = _sum_exp_and_dot(g, x, m, sign)
     mean_g = dot / total
     for i in range(n):
@@ -331,8 +331,8 @@ def log_softmax_row(x, y, sign):
     """y = x_i − m − log Σ_j e^(x_j − m), m the row maximum (sign is +1)."""
     if x.shape[0] == 0:
         return
-    m = _row_max(x, sign)
-    log_total = log(_sum_exp(x, m, sign))
+    m = row_max(x, sign)
+    log_total = log(sum_exp(x, m, sign))
     for i in range(x.shape[0]):
         y[i] = (x[i] - m) - log_total
 
@@ -342,8 +342,8 @@ def log_softmax_backward_row(g, x, dx, sign):
     # dx = g − softmax(x)·Σ g
     if x.shape[0] == 0:
         return
-    m = _row_max(x, sign)
-    total = _sum_exp(x, m, sign)
+    m = row_max(x, sign)
+    total = sum_exp(x, m, sign)
     g_sum = _row_sum(g)
     for i in range(x.shape[0]):
         dx[i] = g[i] - exp(x[i] - m) / total * g_sum

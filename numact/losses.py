@@ -17,7 +17,7 @@ divides by max(x(1 − x), 1e-12) although its loss clamps the logs at −100).
 
 from ._jit import REASSOCIATE, jit
 from ._primitives import exp, inf, like, log, log1p, maximum, sqrt
-from .activations import _row_max, _sum_exp, logsigmoid, sigmoid
+from .activations import row_max, sum_exp, logsigmoid, sigmoid
 
 BCE_LOG_FLOOR = -100.0  # PyTorch clamps both logs of binary_cross_entropy at −100
 BCE_GRAD_EPS = 9.999999960041972e-13  # and its gradient's denominator x(1 − x) at float32(1e-12)
@@ -152,10 +152,10 @@ def nll_loss_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index):
 def _log_sum_exp(x):
     """log Σ e^x = m + log Σ e^(x − m), m the row maximum, replaced by 0 where it is infinite
     (as PyTorch's logsumexp): a class of −inf adds nothing, a row of −inf gives −inf. Both
-    passes run over a row in cache and vectorise (see activations._row_max and _sum_exp)."""
-    m = _row_max(x, like(x[0], 1))
+    passes run over a row in cache and vectorise (see activations.row_max and sum_exp)."""
+    m = row_max(x, like(x[0], 1))
     shift = m if abs(m) != inf else like(m, 0)
-    return shift + log(_sum_exp(x, shift, like(x[0], 1)))
+    return shift + log(sum_exp(x, shift, like(x[0], 1)))
 
 
 @jit(fastmath=REASSOCIATE)
