@@ -1,4 +1,4 @@
-"""The README's operator table is the operator table."""
+"""The README's tables are the operator table and docs/ulp.md's accuracy table."""
 
 import doctest
 import pathlib
@@ -25,3 +25,9 @@ def test_every_docstring_example_runs():
         for test in finder.find(obj, name, globs={}):
             runner.run(test)
     assert runner.tries > 20 and runner.failures == 0
+
+
+def test_the_readme_shows_the_accuracy_table_of_docs_ulp():
+    root = pathlib.Path(__file__).parents[1]
+    table = [line for line in (root / "docs" / "ulp.md").read_text().splitlines() if line.startswith("|")]
+    assert len(table) == 11 and "\n".join(table) in (root / "README.md").read_text()
