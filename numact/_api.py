@@ -189,7 +189,7 @@ def _plain(a) -> bool:
 
 def _launch_flat(kernels, out, *inputs_and_args):
     """The single-threaded or threaded build of a twin kernel, by size, on flat views."""
-    kernel = kernels.single if out.size < _cpu.SERIAL_BELOW else kernels.threaded
+    kernel = kernels.for_size(out.size)
     if out.ndim == 1:
         return kernel(out, *inputs_and_args)
     *inputs, args = inputs_and_args

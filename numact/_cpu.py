@@ -61,10 +61,13 @@ def _twin(make, size, **options):
     threaded = njit(parallel=True, cache=True, error_model="numpy", **options)(make(prange))
     single = njit(cache=True, error_model="numpy", **options)(make(range))
 
-    def launch(*arguments):
-        return (single if size(*arguments) < SERIAL_BELOW else threaded)(*arguments)
+    def for_size(n):
+        return single if n < SERIAL_BELOW else threaded
 
-    launch.threaded, launch.single = threaded, single
+    def launch(*arguments):
+        return for_size(size(*arguments))(*arguments)
+
+    launch.threaded, launch.single, launch.for_size = threaded, single, for_size
     return launch
 
 
@@ -102,14 +105,14 @@ def _as_rows(a):
     return a.reshape(a.shape[0], a.shape[1])
 
 
-def _by_layout(strided, unit):
-    """Launch ``unit`` on 2-D views when the rows are contiguous (inner = 1), else ``strided``."""
+def _by_layout(strided, unit, rows):
+    """Launch ``unit`` with the (outer, n, inner) arrays at positions ``rows`` seen as (outer, n)
+    when inner = 1 (the first of them tells), else ``strided`` on the arguments as they are."""
 
-    def launch(*arrays_and_args):
-        *arrays, args = arrays_and_args
-        if arrays[0].shape[2] == 1:
-            return unit(*(_as_rows(a) for a in arrays), args)
-        return strided(*arrays, args)
+    def launch(*arguments):
+        if arguments[rows[0]].shape[2] != 1:
+            return strided(*arguments)
+        return unit(*(_as_rows(a) if k in rows else a for k, a in enumerate(arguments)))
 
     launch.strided, launch.unit = strided, unit
     return launch
@@ -131,7 +134,7 @@ def map_rows(f):
         for o in prange(x.shape[0]):
             f(x[o], out[o], *args)
 
-    return _by_layout(strided, unit)
+    return _by_layout(strided, unit, rows=(1, 0))
 
 
 @cache
@@ -150,7 +153,7 @@ def map_rows_binary(f):
         for o in prange(x.shape[0]):
             f(g[o], x[o], out[o], *args)
 
-    return _by_layout(strided, unit)
+    return _by_layout(strided, unit, rows=(2, 0, 1))
 
 
 @cache
@@ -171,12 +174,7 @@ def map_channels(f):
             for c in range(x.shape[1]):
                 out[o, c] = f(x[o, c], w[c])
 
-    def launch(out, x, w):
-        if x.shape[2] == 1:
-            return unit(_as_rows(out), _as_rows(x), w)
-        return strided(out, x, w)
-
-    return launch
+    return _by_layout(strided, unit, rows=(1, 0))
 
 
 @cache
@@ -197,12 +195,7 @@ def map_channels_binary(f):
             for c in range(x.shape[1]):
                 out[o, c] = f(g[o, c], x[o, c], w[c])
 
-    def launch(out, g, x, w):
-        if x.shape[2] == 1:
-            return unit(_as_rows(out), _as_rows(g), _as_rows(x), w)
-        return strided(out, g, x, w)
-
-    return launch
+    return _by_layout(strided, unit, rows=(2, 0, 1))
 
 
 CHANNEL_ROWS = 256  # rows per partial sum of a channel reduction
@@ -237,12 +230,7 @@ def sum_channels(f):
             for c in range(channels):
                 total[c] += partial[k, c]
 
-    def launch(total, g, x):
-        if x.shape[2] == 1:
-            return unit(total, _as_rows(g), _as_rows(x))
-        return strided(total, g, x)
-
-    return launch
+    return _by_layout(strided, unit, rows=(2, 1))
 
 
 # --- losses ---------------------------------------------------------------------------------
@@ -337,13 +325,7 @@ def map_row_loss(f, writes):
                     losses[r] = loss
             partial[k] = acc
 
-    def launch(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args):
-        if x.shape[2] != 1:
-            return strided(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args)
-        gx, gy, gz, x, y, z, t, w = (_as_rows(a) for a in (gx, gy, gz, x, y, z, t, w))
-        return unit(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args)
-
-    return launch
+    return _by_layout(strided, unit, rows=(5, 2, 3, 4, 6, 7, 8, 9))  # x first
 
 
 @njit(cache=True, error_model="numpy")
