@@ -162,61 +162,82 @@ class _Call:
 # --- element-wise ---------------------------------------------------------------------------
 
 
-_CHECKED: dict = {}  # (operator, parameter values, dtype) → kernel arguments, checked once
+def _arity(op: Activation) -> int:
+    return len(op.params) + len(op.fixed)
 
 
-def _checked(op: Activation, values: tuple, dtype: np.dtype):
-    """The kernel arguments for these parameter values, checked once per value and dtype;
-    None for an unhashable value (the general path checks it)."""
-    key = (op.name, values, dtype.char)
-    try:
-        args = _CHECKED.get(key)
-    except TypeError:
-        return None
-    if args is None:
-        if len(_CHECKED) > 4096:
-            _CHECKED.clear()
-        args = _CHECKED[key] = _kernel_args(op, values, dtype)
-    return args
+def elementwise(op: Activation):
+    """The forward and backward calls of an element-wise operator, ``(x, values, out)`` and
+    ``(g, x, values, out)``, ``values`` the user's parameters in order.
 
+    Plain arrays (float32 or float64 NumPy arrays, the backward's two alike, without ``out``)
+    take a short path: on a small array a call's time is mostly its own Python, so the short
+    path does only what such arrays still need, with the parameters checked once per value and
+    dtype (``prepared``), and lets numba's dispatcher tell the layouts apart (a strided 1-D
+    array gets a strided build; an N-d one is flattened, copied if it must be). Everything
+    else takes the general path.
+    """
+    arity = _arity(op)
+    forward_kernels = _cpu.map_unary(op.forward, arity)
+    backward_kernels = _cpu.map_binary(op.backward, arity)
+    prepared: dict = {}  # (values, dtype) → the checked parameters as the CPU kernels take them
+    ndarray, empty, serial_below = np.ndarray, np.empty, _cpu.SERIAL_BELOW
 
-def _plain(a) -> bool:
-    """A C-contiguous float32 or float64 NumPy array: what the short paths below take. On small
-    arrays the general path's checks cost more than the kernel; the short paths do the same
-    checks on fewer objects."""
-    return type(a) is np.ndarray and a.dtype.char in "fd" and a.flags.c_contiguous
+    def parameters(values, dtype):
+        """The kernel parameters for plain arrays of ``dtype``, or None: not a plain dtype, or
+        values the dictionary cannot hold (the general path checks those)."""
+        if dtype.char not in "fd" or not dtype.isnative:
+            return None
+        try:
+            hash(values)
+        except TypeError:
+            return None
+        if len(prepared) > 1024:
+            prepared.clear()
+        p = prepared[values, dtype] = _cpu.parameters(_kernel_args(op, values, dtype), dtype)
+        return p
 
+    def forward(x, values, out):
+        if out is None and type(x) is ndarray:
+            try:
+                p = prepared[values, x.dtype]
+            except (KeyError, TypeError):
+                p = parameters(values, x.dtype)
+            if p is not None:
+                y = empty(x.shape, x.dtype)
+                kernels = forward_kernels.single if x.size < serial_below else forward_kernels.threaded
+                if x.ndim == 1:
+                    kernels(y, x, p)
+                else:
+                    kernels(y.ravel(), x.ravel(), p)
+                return y
+        call = _Call(op.name, x)
+        args = call.target.parameters(_kernel_args(op, values, call.compute), call.compute)
+        out = call.output(out)
+        kernel = call.target.map_unary(op.forward, arity)
+        return call.launch(kernel, out, (out.size,), call.inputs, args)
 
-def _launch_flat(kernels, out, *inputs_and_args):
-    """The single-threaded or threaded build of a twin kernel, by size, on flat views."""
-    kernel = kernels.for_size(out.size)
-    if out.ndim == 1:
-        return kernel(out, *inputs_and_args)
-    *inputs, args = inputs_and_args
-    return kernel(out.reshape(-1), *(a.reshape(-1) for a in inputs), args)
+    def backward(g, x, values, out):
+        if out is None and type(x) is ndarray and type(g) is ndarray and g.dtype == x.dtype and g.shape == x.shape:
+            try:
+                p = prepared[values, x.dtype]
+            except (KeyError, TypeError):
+                p = parameters(values, x.dtype)
+            if p is not None:
+                dx = empty(x.shape, x.dtype)
+                kernels = backward_kernels.single if x.size < serial_below else backward_kernels.threaded
+                if x.ndim == 1:
+                    kernels(dx, g, x, p)
+                else:
+                    kernels(dx.ravel(), g.ravel(), x.ravel(), p)
+                return dx
+        call = _Call(f"{op.name}_backward", x, g)
+        args = call.target.parameters(_kernel_args(op, values, call.compute), call.compute)
+        out = call.output(out)
+        kernel = call.target.map_binary(op.backward, arity)
+        return call.launch(kernel, out, (out.size,), call.inputs, args)
 
-
-def elementwise_forward(op: Activation, x, values: tuple, out):
-    if out is None and _plain(x) and (args := _checked(op, values, x.dtype)) is not None:
-        y = np.empty_like(x)
-        _launch_flat(_cpu.map_unary(op.forward), y, x, args)
-        return y
-    call = _Call(op.name, x)
-    args = _kernel_args(op, values, call.compute)
-    out = call.output(out)
-    return call.launch(call.target.map_unary(op.forward), out, (out.size,), call.inputs, args)
-
-
-def elementwise_backward(op: Activation, g, x, values: tuple, out):
-    if (out is None and _plain(x) and _plain(g) and g.dtype == x.dtype and g.shape == x.shape
-            and (args := _checked(op, values, x.dtype)) is not None):
-        dx = np.empty_like(x)
-        _launch_flat(_cpu.map_binary(op.backward), dx, g, x, args)
-        return dx
-    call = _Call(f"{op.name}_backward", x, g)
-    args = _kernel_args(op, values, call.compute)
-    out = call.output(out)
-    return call.launch(call.target.map_binary(op.backward), out, (out.size,), call.inputs, args)
+    return forward, backward
 
 
 # --- along an axis --------------------------------------------------------------------------
@@ -234,19 +255,60 @@ def _rows_shape(name: str, shape: tuple, axis: Any) -> tuple[int, int, int]:
     return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
 
 
-def rowwise_forward(op: Activation, x, axis, out):
-    call = _Call(op.name, x)
-    rows = _rows_shape(call.name, call.shape, axis)
-    args = _kernel_args(op, (), call.compute)
-    return call.launch(call.target.map_rows(op.forward), call.output(out), rows, call.inputs, args)
+_PLAIN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def rowwise_backward(op: Activation, g, x, axis, out):
-    call = _Call(f"{op.name}_backward", x, g)
-    rows = _rows_shape(call.name, call.shape, axis)
-    args = _kernel_args(op, (), call.compute)
-    kernel = call.target.map_rows_binary(op.backward)
-    return call.launch(kernel, call.output(out), rows, call.inputs, args)
+def rowwise(op: Activation):
+    """The forward and backward calls of a row-wise operator, ``(x, axis, out)`` and
+    ``(g, x, axis, out)``. Plain arrays (C-contiguous float32 or float64 NumPy arrays, the
+    backward's two alike, rows along the last axis, without ``out``) take a short path, as in
+    ``elementwise``; everything else the general path."""
+    arity = _arity(op)
+    forward_kernels = _cpu.map_rows(op.forward, arity).unit
+    backward_kernels = _cpu.map_rows_binary(op.backward, arity).unit
+    prepared = {dtype: _cpu.parameters(_kernel_args(op, (), dtype), dtype) for dtype in _PLAIN_DTYPES}
+    ndarray, empty, serial_below = np.ndarray, np.empty, _cpu.SERIAL_BELOW
+
+    def forward(x, axis, out):
+        if (out is None and type(x) is ndarray and type(axis) is int and x.ndim and x.size
+                and (axis == -1 or axis == x.ndim - 1) and x.flags.c_contiguous):
+            p = prepared.get(x.dtype)
+            if p is not None:
+                y = empty(x.shape, x.dtype)
+                kernel = forward_kernels.single if x.size < serial_below else forward_kernels.threaded
+                if x.ndim == 2:
+                    kernel(y, x, p)
+                else:
+                    n = x.shape[-1]
+                    kernel(y.reshape(-1, n), x.reshape(-1, n), p)
+                return y
+        call = _Call(op.name, x)
+        rows = _rows_shape(call.name, call.shape, axis)
+        args = call.target.parameters(_kernel_args(op, (), call.compute), call.compute)
+        kernel = call.target.map_rows(op.forward, arity)
+        return call.launch(kernel, call.output(out), rows, call.inputs, args)
+
+    def backward(g, x, axis, out):
+        if (out is None and type(x) is ndarray and type(g) is ndarray and type(axis) is int and x.ndim and x.size
+                and (axis == -1 or axis == x.ndim - 1) and g.dtype == x.dtype and g.shape == x.shape
+                and x.flags.c_contiguous and g.flags.c_contiguous):
+            p = prepared.get(x.dtype)
+            if p is not None:
+                dx = empty(x.shape, x.dtype)
+                kernel = backward_kernels.single if x.size < serial_below else backward_kernels.threaded
+                if x.ndim == 2:
+                    kernel(dx, g, x, p)
+                else:
+                    n = x.shape[-1]
+                    kernel(dx.reshape(-1, n), g.reshape(-1, n), x.reshape(-1, n), p)
+                return dx
+        call = _Call(f"{op.name}_backward", x, g)
+        rows = _rows_shape(call.name, call.shape, axis)
+        args = call.target.parameters(_kernel_args(op, (), call.compute), call.compute)
+        kernel = call.target.map_rows_binary(op.backward, arity)
+        return call.launch(kernel, call.output(out), rows, call.inputs, args)
+
+    return forward, backward
 
 
 # --- a weight per channel (PReLU) -----------------------------------------------------------
@@ -272,15 +334,51 @@ def _weight(call: _Call, weight, channels: int):
     return w, target.contiguous(target.broadcast(_flat(w), (channels,)), call.compute)
 
 
-def channelwise_forward(op: Activation, x, weight, out):
-    call = _Call(op.name, x, weight=weight)
-    shape3 = _channels_shape(call.shape)
-    _, w = _weight(call, weight, shape3[1])
-    kernel = call.target.map_channels(op.forward)
-    return call.launch(kernel, call.output(out), shape3, call.inputs, w)
+def channelwise(op: Activation):
+    """The forward and backward calls of PReLU, ``(x, weight, out)`` and ``(g, x, weight,
+    out)``. Plain arrays (C-contiguous NumPy arrays of one float32 or float64 dtype, channels
+    on axis 1 of an N-d x, one weight per channel, without ``out``) take a short path, as in
+    ``elementwise``; everything else the general path."""
+    forward_kernels = _cpu.map_channels(op.forward)
+    backward_kernels = _cpu.map_channels_binary(op.backward)
+    sum_kernels = _cpu.sum_channels(op.weight_backward)
+    ndarray, empty = np.ndarray, np.empty
+
+    def plain(x, weight):
+        """x's (outer, channels, inner) shape, where x and the weight are plain; else None."""
+        if (type(x) is ndarray and type(weight) is ndarray and x.ndim >= 2 and weight.ndim == 1
+                and x.dtype == weight.dtype and x.dtype in _PLAIN_DTYPES and weight.shape[0] == x.shape[1]
+                and x.flags.c_contiguous and weight.flags.c_contiguous):
+            return _channels_shape(x.shape)
+        return None
+
+    def forward(x, weight, out):
+        shape3 = plain(x, weight) if out is None else None
+        if shape3 is not None:
+            y = empty(x.shape, x.dtype)
+            forward_kernels(y.reshape(shape3), x.reshape(shape3), weight)
+            return y
+        call = _Call(op.name, x, weight=weight)
+        shape3 = _channels_shape(call.shape)
+        _, w = _weight(call, weight, shape3[1])
+        kernel = call.target.map_channels(op.forward)
+        return call.launch(kernel, call.output(out), shape3, call.inputs, w)
+
+    def backward(g, x, weight, out):
+        shape3 = plain(x, weight) if out is None and type(g) is ndarray else None
+        if shape3 is not None and g.dtype == x.dtype and g.shape == x.shape and g.flags.c_contiguous:
+            g3, x3 = g.reshape(shape3), x.reshape(shape3)
+            sums = empty(shape3[1])
+            sum_kernels(sums, g3, x3)
+            dx = empty(x.shape, x.dtype)
+            backward_kernels(dx.reshape(shape3), g3, x3, weight)
+            return dx, sums.astype(x.dtype)
+        return _channelwise_backward(op, g, x, weight, out)
+
+    return forward, backward
 
 
-def channelwise_backward(op: Activation, g, x, weight, out):
+def _channelwise_backward(op: Activation, g, x, weight, out):
     out_x, out_w = (None, None) if out is None else out
     call = _Call(f"{op.name}_backward", x, g, weight=weight)
     shape3 = _channels_shape(call.shape)

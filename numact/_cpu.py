@@ -1,15 +1,19 @@
 """CPU launchers: parallel loops (``prange``) that apply numact's scalar and row functions.
 
 Every launcher takes C-contiguous arrays of the compute dtype, and ``args``, the operator's
-parameters as a tuple of that dtype. Kernels compile on first use and are cached on disk.
+parameters: a tuple of that dtype, or for the element-wise maps a 1-D array of it (``parameters``),
+which numba's dispatcher reads faster than a tuple, and small calls are mostly dispatch. Kernels
+compile on first use and are cached on disk.
 """
 
 from functools import cache
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.core.errors import TypingError
+from numba.extending import overload
 
-from ._jit import REASSOCIATE
+from ._jit import REASSOCIATE, SOURCE_STAMP
 from ._primitives import at
 
 
@@ -53,13 +57,18 @@ def from_host(a: np.ndarray) -> np.ndarray:
 SERIAL_BELOW = 1 << 15  # elements: fewer run on one thread, where a threaded launch costs more
 
 
-def _twin(make, size, **options):
+def _twin(make, size, recipe=None, **options):
     """The kernel ``make(loop)`` compiled twice: threaded (``loop = prange``, Numba's thread
     count) and single-threaded (``loop = range``) for inputs of fewer than SERIAL_BELOW
     elements, ``size(*arguments)`` telling. Both run the same code per element, so their
-    results are the same bits."""
+    results are the same bits. ``recipe`` = (factory, arguments) that return this launcher:
+    the single-threaded build then pickles as that call, so that a cached kernel that calls it
+    (``small_loss``) loads in a new process (see ``_jit.jit``)."""
     threaded = njit(parallel=True, cache=True, error_model="numpy", **options)(make(prange))
     single = njit(cache=True, error_model="numpy", **options)(make(range))
+    if recipe is not None:
+        reference = (_single_of, (*recipe, SOURCE_STAMP))
+        single.__reduce_ex__ = lambda protocol: reference
 
     def for_size(n):
         return single if n < SERIAL_BELOW else threaded
@@ -71,32 +80,59 @@ def _twin(make, size, **options):
     return launch
 
 
+def _single_of(factory, arguments, stamp):
+    return factory(*arguments).single
+
+
+def parameters(args: tuple, dtype) -> np.ndarray:
+    """The element-wise kernels' parameters: a read-only 1-D array of the compute dtype."""
+    p = np.array(args, dtype)
+    p.flags.writeable = False
+    return p
+
+
+def unpack(p, count):
+    """(p[0], ..., p[count − 1]) as a tuple: a parameter array as the scalar functions take it."""
+
+
+@overload(unpack, jit_options={"forceinline": True})
+def _unpack(p, count):
+    if not isinstance(count, types.IntegerLiteral):
+        raise TypingError("unpack needs the count as a constant")
+    items = "".join(f"p[{k}], " for k in range(count.literal_value))
+    namespace = {}
+    exec(f"def unpack(p, count):\n    return ({items})\n", namespace)  # noqa: S102
+    return namespace["unpack"]
+
+
 @cache
-def map_unary(f):
-    """out[i] = f(x[i], *args) over flat arrays."""
+def map_unary(f, arity):
+    """out[i] = f(x[i], *p) over flat arrays, p the ``arity`` parameters."""
 
     def make(loop):
-        def kernel(out, x, args):
+        def kernel(out, x, p):
+            args = unpack(p, arity)
             for i in loop(x.size):
                 out[i] = f(x[i], *args)
 
         return kernel
 
-    return _twin(make, lambda out, x, args: x.size)
+    return _twin(make, lambda out, x, p: x.size)
 
 
 @cache
-def map_binary(f):
-    """out[i] = f(g[i], x[i], *args) over flat arrays."""
+def map_binary(f, arity):
+    """out[i] = f(g[i], x[i], *p) over flat arrays, p the ``arity`` parameters."""
 
     def make(loop):
-        def kernel(out, g, x, args):
+        def kernel(out, g, x, p):
+            args = unpack(p, arity)
             for i in loop(x.size):
                 out[i] = f(g[i], x[i], *args)
 
         return kernel
 
-    return _twin(make, lambda out, g, x, args: x.size)
+    return _twin(make, lambda out, g, x, p: x.size)
 
 
 def _as_rows(a):
@@ -118,84 +154,108 @@ def _by_layout(strided, unit, rows):
     return launch
 
 
-@cache
-def map_rows(f):
-    """f(x[o, :, i], out[o, :, i], *args) for every row of (outer, n, inner) arrays."""
-
-    @njit(parallel=True, cache=True, error_model="numpy")
-    def strided(out, x, args):
-        inner = x.shape[2]
-        for r in prange(x.shape[0] * inner):
-            o, i = r // inner, r % inner
-            f(x[o, :, i], out[o, :, i], *args)
-
-    @njit(parallel=True, cache=True, error_model="numpy")
-    def unit(out, x, args):
-        for o in prange(x.shape[0]):
-            f(x[o], out[o], *args)
-
-    return _by_layout(strided, unit, rows=(1, 0))
+def _size(out, *arrays):
+    return out.size
 
 
 @cache
-def map_rows_binary(f):
-    """f(g[o, :, i], x[o, :, i], out[o, :, i], *args) for every row of (outer, n, inner) arrays."""
+def map_rows(f, arity):
+    """f(x[o, :, i], out[o, :, i], *p) for every row of (outer, n, inner) arrays."""
 
-    @njit(parallel=True, cache=True, error_model="numpy")
-    def strided(out, g, x, args):
-        inner = x.shape[2]
-        for r in prange(x.shape[0] * inner):
-            o, i = r // inner, r % inner
-            f(g[o, :, i], x[o, :, i], out[o, :, i], *args)
+    def strided(loop):
+        def kernel(out, x, p):
+            args = unpack(p, arity)
+            inner = x.shape[2]
+            for r in loop(x.shape[0] * inner):
+                o, i = r // inner, r % inner
+                f(x[o, :, i], out[o, :, i], *args)
 
-    @njit(parallel=True, cache=True, error_model="numpy")
-    def unit(out, g, x, args):
-        for o in prange(x.shape[0]):
-            f(g[o], x[o], out[o], *args)
+        return kernel
 
-    return _by_layout(strided, unit, rows=(2, 0, 1))
+    def unit(loop):
+        def kernel(out, x, p):
+            args = unpack(p, arity)
+            for o in loop(x.shape[0]):
+                f(x[o], out[o], *args)
+
+        return kernel
+
+    return _by_layout(_twin(strided, _size), _twin(unit, _size), rows=(1, 0))
+
+
+@cache
+def map_rows_binary(f, arity):
+    """f(g[o, :, i], x[o, :, i], out[o, :, i], *p) for every row of (outer, n, inner) arrays."""
+
+    def strided(loop):
+        def kernel(out, g, x, p):
+            args = unpack(p, arity)
+            inner = x.shape[2]
+            for r in loop(x.shape[0] * inner):
+                o, i = r // inner, r % inner
+                f(g[o, :, i], x[o, :, i], out[o, :, i], *args)
+
+        return kernel
+
+    def unit(loop):
+        def kernel(out, g, x, p):
+            args = unpack(p, arity)
+            for o in loop(x.shape[0]):
+                f(g[o], x[o], out[o], *args)
+
+        return kernel
+
+    return _by_layout(_twin(strided, _size), _twin(unit, _size), rows=(2, 0, 1))
 
 
 @cache
 def map_channels(f):
     """out[o, c, i] = f(x[o, c, i], w[c]) over (outer, channels, inner) arrays."""
 
-    @njit(parallel=True, cache=True, error_model="numpy")
-    def strided(out, x, w):
-        channels = x.shape[1]
-        for oc in prange(x.shape[0] * channels):
-            o, c = oc // channels, oc % channels
-            for i in range(x.shape[2]):
-                out[o, c, i] = f(x[o, c, i], w[c])
+    def strided(loop):
+        def kernel(out, x, w):
+            channels = x.shape[1]
+            for oc in loop(x.shape[0] * channels):
+                o, c = oc // channels, oc % channels
+                for i in range(x.shape[2]):
+                    out[o, c, i] = f(x[o, c, i], w[c])
 
-    @njit(parallel=True, cache=True, error_model="numpy")
-    def unit(out, x, w):  # (outer, channels): the loop over channels vectorises
-        for o in prange(x.shape[0]):
-            for c in range(x.shape[1]):
-                out[o, c] = f(x[o, c], w[c])
+        return kernel
 
-    return _by_layout(strided, unit, rows=(1, 0))
+    def unit(loop):
+        def kernel(out, x, w):  # (outer, channels): the loop over channels vectorises
+            for o in loop(x.shape[0]):
+                for c in range(x.shape[1]):
+                    out[o, c] = f(x[o, c], w[c])
+
+        return kernel
+
+    return _by_layout(_twin(strided, _size), _twin(unit, _size), rows=(1, 0))
 
 
 @cache
 def map_channels_binary(f):
     """out[o, c, i] = f(g[o, c, i], x[o, c, i], w[c]) over (outer, channels, inner) arrays."""
 
-    @njit(parallel=True, cache=True, error_model="numpy")
-    def strided(out, g, x, w):
-        channels = x.shape[1]
-        for oc in prange(x.shape[0] * channels):
-            o, c = oc // channels, oc % channels
-            for i in range(x.shape[2]):
-                out[o, c, i] = f(g[o, c, i], x[o, c, i], w[c])
+    def strided(loop):
+        def kernel(out, g, x, w):
+            channels = x.shape[1]
+            for oc in loop(x.shape[0] * channels):
+                o, c = oc // channels, oc % channels
+                for i in range(x.shape[2]):
+                    out[o, c, i] = f(g[o, c, i], x[o, c, i], w[c])
 
-    @njit(parallel=True, cache=True, error_model="numpy")
-    def unit(out, g, x, w):
-        for o in prange(x.shape[0]):
-            for c in range(x.shape[1]):
-                out[o, c] = f(g[o, c], x[o, c], w[c])
+        return kernel
 
-    return _by_layout(strided, unit, rows=(2, 0, 1))
+    def unit(loop):
+        def kernel(out, g, x, w):
+            for o in loop(x.shape[0]):
+                for c in range(x.shape[1]):
+                    out[o, c] = f(g[o, c], x[o, c], w[c])
+
+        return kernel
+
+    return _by_layout(_twin(strided, _size), _twin(unit, _size), rows=(2, 0, 1))
 
 
 CHANNEL_ROWS = 256  # rows per partial sum of a channel reduction
@@ -206,31 +266,36 @@ def sum_channels(f):
     """total[c] = Σ_{o, i} f(g[o, c, i], x[o, c, i]), summed in float64 in a fixed order (per
     block of CHANNEL_ROWS rows, then the blocks in order, when inner = 1)."""
 
-    @njit(parallel=True, cache=True, error_model="numpy")
-    def strided(total, g, x):
-        for c in prange(x.shape[1]):
-            acc = 0.0
-            for o in range(x.shape[0]):
-                for i in range(x.shape[2]):
-                    acc += f(g[o, c, i], x[o, c, i])
-            total[c] = acc
+    def strided(loop):
+        def kernel(total, g, x):
+            for c in loop(x.shape[1]):
+                acc = 0.0
+                for o in range(x.shape[0]):
+                    for i in range(x.shape[2]):
+                        acc += f(g[o, c, i], x[o, c, i])
+                total[c] = acc
 
-    @njit(parallel=True, cache=True, error_model="numpy")
-    def unit(total, g, x):  # (outer, channels): rows read in order, channels vectorised
-        rows, channels = x.shape
-        blocks = -(-rows // CHANNEL_ROWS)
-        partial = np.zeros((blocks, channels))
-        for k in prange(blocks):
-            for o in range(k * CHANNEL_ROWS, min(rows, (k + 1) * CHANNEL_ROWS)):
-                for c in range(channels):
-                    partial[k, c] += f(g[o, c], x[o, c])
-        for c in range(channels):
-            total[c] = 0.0
-        for k in range(blocks):
+        return kernel
+
+    def unit(loop):
+        def kernel(total, g, x):  # (outer, channels): rows read in order, channels vectorised
+            rows, channels = x.shape
+            blocks = -(-rows // CHANNEL_ROWS)
+            partial = np.zeros((blocks, channels))
+            for k in loop(blocks):
+                for o in range(k * CHANNEL_ROWS, min(rows, (k + 1) * CHANNEL_ROWS)):
+                    for c in range(channels):
+                        partial[k, c] += f(g[o, c], x[o, c])
             for c in range(channels):
-                total[c] += partial[k, c]
+                total[c] = 0.0
+            for k in range(blocks):
+                for c in range(channels):
+                    total[c] += partial[k, c]
 
-    return _by_layout(strided, unit, rows=(2, 1))
+        return kernel
+
+    size = lambda total, g, x: x.size  # noqa: E731
+    return _by_layout(_twin(strided, size), _twin(unit, size), rows=(2, 1))
 
 
 # --- losses ---------------------------------------------------------------------------------
@@ -284,7 +349,48 @@ def map_loss(f, writes):
 
         return kernel
 
-    return _twin(make, lambda *arguments: arguments[-2], fastmath=REASSOCIATE)
+    return _twin(make, lambda *arguments: arguments[-2], recipe=(map_loss, (f, writes)),
+                 fastmath=REASSOCIATE)
+
+
+@cache
+def small_loss(f, writes, count, arity, check):
+    """A whole element-wise loss call on one thread: the kernel of map_loss(f, writes) (the
+    same bits) behind a lean signature, since on a few elements a call costs mostly numba's
+    handling of each argument, and an array returned from numba costs more than one made in
+    Python. ``entry(*outs, *arrays, scale, divisor, p)``: outs are the arrays written (the
+    losses, ∂a, ∂b, as ``writes`` says), arrays the ``count`` operands, scale and divisor
+    numbers, p the ``arity`` parameters (an array). The first ``check`` operands must lie in
+    [0, 1]. Returns (the first position where one does not, or −1; Σ loss / divisor)."""
+    _, write_losses, grads = writes
+    outs = ["losses"] * write_losses + ["grad_a", "grad_b"][:grads]
+    operands = ["a", "b", "c", "d"][:count]
+    source = f"""
+def make(kernel, check, arity):
+    def entry({", ".join(outs + operands)}, scale, divisor, p):
+        dtype = a.dtype
+        for i in range(a.size if check else 0):
+            if not ({" and ".join(f"{x}[i] >= 0 and {x}[i] <= 1" for x in operands[:check])}):
+                return i, 0.0
+        one = np.ones((), dtype)
+        unused = np.empty(1, dtype)
+        {"".join(f"{name} = unused; " for name in ("losses", "grad_a", "grad_b") if name not in outs)}
+        {"".join(f"{name} = one; " for name in ("b", "c", "d")[count - 1:])}
+        scale0 = np.empty((), dtype)
+        scale0[()] = scale
+        divisor0 = np.empty(())
+        divisor0[()] = divisor
+        partial = np.empty(-(-a.size // CHUNK))
+        kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale0, divisor0, a.size, unpack(p, arity))
+        return -1, _sum(partial) / divisor
+    return entry
+"""
+    # Compiled as if written in this file, and closed over what makes it differ, so that numba
+    # caches it on disk and keys the cache by the kernel it calls.
+    namespace = dict(globals())
+    exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - the signature varies
+    entry = namespace["make"](map_loss(f, writes).single, check, arity)
+    return njit(cache=True, error_model="numpy")(entry)
 
 
 @cache
@@ -312,29 +418,87 @@ def map_row_loss(f, writes):
                     losses[r] = loss
             partial[k] = acc
 
-    @njit(parallel=True, cache=True, error_model="numpy")
-    def unit(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args):
-        inverse = 1.0 / divisor[()]
-        for k in prange(partial.size):
-            acc = 0.0
-            for r in range(k * ROW_CHUNK, min(rows, (k + 1) * ROW_CHUNK)):
-                s = at(scale, r) * inverse
-                loss = f(x[r], y[r], z[r], t[r], w[0], gx[r], gy[r], gz[r], s, write_grads, *args)
-                acc += loss
-                if write_losses:
-                    losses[r] = loss
-            partial[k] = acc
+    def make(loop):
+        def unit(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args):
+            inverse = 1.0 / divisor[()]
+            for k in loop(partial.size):
+                acc = 0.0
+                for r in range(k * ROW_CHUNK, min(rows, (k + 1) * ROW_CHUNK)):
+                    s = at(scale, r) * inverse
+                    loss = f(x[r], y[r], z[r], t[r], w[0], gx[r], gy[r], gz[r], s, write_grads, *args)
+                    acc += loss
+                    if write_losses:
+                        losses[r] = loss
+                partial[k] = acc
 
-    return _by_layout(strided, unit, rows=(5, 2, 3, 4, 6, 7, 8, 9))  # x first
+        return unit
+
+    unit = _twin(make, lambda *arguments: arguments[5].size, recipe=(map_row_loss, (f, writes)))
+    launch = _by_layout(strided, unit, rows=(5, 2, 3, 4, 6, 7, 8, 9))  # x first
+    launch.single = unit.single
+    return launch
+
+
+@cache
+def small_row_loss(f, writes, inputs, target):
+    """A whole class or vector loss call on one thread, as ``small_loss`` is for the
+    element-wise losses: the kernel of map_row_loss(f, writes) behind a lean signature.
+    ``entry(*outs, *operands, scale, divisor, args)``: outs the arrays written (the losses,
+    then a gradient per input), the ``inputs`` (rows, n) operands, then the target: "classes"
+    (int64 class indices, one per row; args[0] is ignore_index, and a negative divisor means
+    the count of rows kept), "labels" (one value per row) or None. Returns (the first row
+    whose class index is outside [0, n) and not ignore_index, or −1; Σ loss / divisor)."""
+    write_losses, write_grads = writes
+    grads = ["gx", "gy", "gz"][:inputs if write_grads else 0]
+    outs = ["losses"] * write_losses + grads
+    operands = ["x", "y", "z"][:inputs] + ["t"] * (target is not None)
+    source = f"""
+def make(kernel, classes):
+    def entry({", ".join(outs + operands)}, scale, divisor, args):
+        rows, n = x.shape
+        dtype = x.dtype
+        w = np.ones((1, n if classes else 0), dtype)
+        if classes:
+            kept = 0.0
+            for r in range(rows):
+                k = t[r]
+                if k != args[0]:
+                    if k < 0 or k >= n:
+                        return r, 0.0
+                    kept += 1.0
+            divisor = kept if divisor < 0 else divisor
+        none = np.empty((rows, 0), dtype)
+        {"".join(f"{name} = none; " for name in ("gx", "gy", "gz") if name not in grads)}
+        {"".join(f"{name} = x; " for name in ("y", "z")[inputs - 1:])}
+        {"t2 = t.reshape((rows, 1))" if target else "t2 = none"}
+        {"" if write_losses else "losses = np.empty(1, dtype)"}
+        scale0 = np.empty((), dtype)
+        scale0[()] = scale
+        divisor0 = np.empty(())
+        divisor0[()] = divisor
+        partial = np.empty(-(-rows // ROW_CHUNK))
+        kernel(partial, losses, gx, gy, gz, x, y, z, t2, w, scale0, divisor0, rows, args)
+        return -1, _sum(partial) / divisor
+    return entry
+"""
+    namespace = dict(globals())
+    exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - as in small_loss
+    entry = namespace["make"](map_row_loss(f, writes).single, target == "classes")
+    return njit(cache=True, error_model="numpy")(entry)
+
+
+@njit(cache=True, error_model="numpy")
+def _sum(partial):
+    total = 0.0
+    for k in range(partial.size):
+        total += partial[k]
+    return total
 
 
 @njit(cache=True, error_model="numpy")
 def sum_partials(result, partial, divisor):
     """result[0] = Σ partial / divisor (0-d), summed in order."""
-    total = 0.0
-    for k in range(partial.size):
-        total += partial[k]
-    result[0] = total / divisor[()]
+    result[0] = _sum(partial) / divisor[()]
 
 
 def check_classes(t: np.ndarray, w: np.ndarray, ignore_index: int, classes: int):

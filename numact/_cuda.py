@@ -152,9 +152,15 @@ def _rows(a):
     return a.shape[0] * a.shape[2]
 
 
+def parameters(args: tuple, dtype) -> tuple:
+    """The element-wise kernels' parameters: the tuple itself (an array would be copied to the
+    device on every launch)."""
+    return args
+
+
 @cache
-def map_unary(f):
-    """out[i] = f(x[i], *args) over flat arrays."""
+def map_unary(f, arity):
+    """out[i] = f(x[i], *args) over flat arrays (args: ``arity`` values)."""
 
     @cuda.jit(cache=True)
     def kernel(out, x, args):
@@ -165,8 +171,8 @@ def map_unary(f):
 
 
 @cache
-def map_binary(f):
-    """out[i] = f(g[i], x[i], *args) over flat arrays."""
+def map_binary(f, arity):
+    """out[i] = f(g[i], x[i], *args) over flat arrays (args: ``arity`` values)."""
 
     @cuda.jit(cache=True)
     def kernel(out, g, x, args):
@@ -177,7 +183,7 @@ def map_binary(f):
 
 
 @cache
-def map_rows(f):
+def map_rows(f, arity):
     """f(x[o, :, i], out[o, :, i], *args) for every row of (outer, n, inner) arrays: a thread a row."""
 
     @cuda.jit(cache=True)
@@ -191,7 +197,7 @@ def map_rows(f):
 
 
 @cache
-def map_rows_binary(f):
+def map_rows_binary(f, arity):
     """f(g[o, :, i], x[o, :, i], out[o, :, i], *args) for every row: a thread a row."""
 
     @cuda.jit(cache=True)

@@ -307,19 +307,157 @@ def _reduce_into(target, out, full):
 # --- the public entry points ----------------------------------------------------------------
 
 
-def forward(op: Loss, arrays: dict, params: dict, reduction, out):
-    call = _LossCall(op, op.name, arrays, params, reduction)
-    return call.run(want_loss=True, want_grads=False, out_loss=out)[0]
+def calls(op: Loss):
+    """The forward, backward and fused calls of one loss: ``forward(arrays, weights, values,
+    reduction, out)``, ``backward(g, arrays, weights, values, reduction, out)`` and
+    ``fused(arrays, weights, values, reduction)``, each tuple in the signature's order."""
+    names = op.arrays + op.weights
+    short = _short_path(op)
+
+    def by_name(arrays, weights, values):
+        return dict(zip(names, arrays + weights)), {p.name: v for p, v in zip(op.params, values)}
+
+    def forward(arrays, weights, values, reduction, out):
+        if out is None and short is not None:
+            result = short(arrays, weights, values, reduction, None, (True, False))
+            if result is not None:
+                return result[0]
+        call = _LossCall(op, op.name, *by_name(arrays, weights, values), reduction)
+        return call.run(want_loss=True, want_grads=False, out_loss=out)[0]
+
+    def backward(g, arrays, weights, values, reduction, out):
+        if out is None and short is not None:
+            result = short(arrays, weights, values, reduction, g, (False, True))
+            if result is not None:
+                return result[1]
+        call = _LossCall(op, f"{op.name}_backward", *by_name(arrays, weights, values), reduction, g)
+        return call.run(want_loss=False, want_grads=True, out_grads=_grad_outs(op, out))[1]
+
+    def fused(arrays, weights, values, reduction):
+        if short is not None:
+            result = short(arrays, weights, values, reduction, None, (True, True))
+            if result is not None:
+                return result
+        call = _LossCall(op, f"{op.name}_forward_backward", *by_name(arrays, weights, values), reduction)
+        return call.run(want_loss=True, want_grads=True)
+
+    return forward, backward, fused
 
 
-def backward(op: Loss, g, arrays: dict, params: dict, reduction, out):
-    call = _LossCall(op, f"{op.name}_backward", arrays, params, reduction, g)
-    return call.run(want_loss=False, want_grads=True, out_grads=_grad_outs(op, out))[1]
+def _short_path(op: Loss):
+    """The calls of a loss on small plain arrays, done whole on one thread (``_cpu.small_loss``,
+    ``_cpu.small_row_loss``) after the few checks such arrays need: on a few elements a call's
+    time is mostly its own Python. ``short(arrays, weights, values, reduction, g, (want_loss,
+    want_grads))`` gives (loss, grads), or None where the general path must run (which then
+    also raises what is to be raised). Plain: NumPy arrays of one float32 or float64 dtype,
+    fewer than ``_cpu.SERIAL_BELOW`` elements, no weights, and grad_output a number
+    (reduction='none': no backward here). The inputs have one shape: any for the element-wise
+    losses, (rows, n) C-contiguous for the others, whose target is one int64 class index (or
+    one label) per row."""
+    ndarray, empty, small = np.ndarray, np.empty, _cpu.SERIAL_BELOW
+    n_grads, kind = len(op.inputs), op.kind
+    check = len(op.probabilities)
+    assert op.probabilities == op.arrays[:check]  # the entry checks its first operands
+    prepared: dict = {}  # (values, dtype) → the kernel's parameters
+    entries = [None] * 8  # by want_loss + 2·want_grads + 4·(reduction 'none'): the entry
 
+    def entry_for(want_loss, want_grads, each):
+        if kind == "elementwise":
+            writes = (want_loss and not each, each, n_grads if want_grads else 0)
+            entry = _cpu.small_loss(op.math, writes, len(op.arrays), len(op.params), check)
+        else:
+            target = "classes" if kind == "class" else "labels" if op.target else None
+            entry = _cpu.small_row_loss(op.math, (each, want_grads), n_grads, target)
+        entries[want_loss + 2 * want_grads + 4 * each] = entry
+        return entry
 
-def forward_backward(op: Loss, arrays: dict, params: dict, reduction):
-    call = _LossCall(op, f"{op.name}_forward_backward", arrays, params, reduction)
-    return call.run(want_loss=True, want_grads=True)
+    def parameters(values, dtype):
+        if dtype.char not in "fd" or not dtype.isnative:
+            return None
+        try:
+            hash(values)
+            args = tuple(p.kernel_value(op.name, v) for p, v in zip(op.params, values))
+        except (TypeError, ValueError):
+            return None  # the general path says what is wrong
+        if len(prepared) > 1024:
+            prepared.clear()
+        args = prepared[values, dtype] = _cpu.parameters(args, dtype) if kind == "elementwise" else args
+        return args
+
+    int64 = np.dtype(np.int64)
+    labels = -1 if op.target else len(op.arrays)  # where the target sits, if it is one per row
+
+    def plain_rows(arrays, dtype, shape):
+        """Whether a class or vector loss's arrays are plain."""
+        if len(shape) != 2 or not arrays[0].flags.c_contiguous:
+            return False
+        for b in arrays[1:n_grads]:
+            if type(b) is not ndarray or b.dtype != dtype or b.shape != shape or not b.flags.c_contiguous:
+                return False
+        if labels < 0:
+            t = arrays[labels]
+            return (type(t) is ndarray and t.dtype == (int64 if kind == "class" else dtype)
+                    and t.shape == shape[:1])
+        return True
+
+    def short(arrays, weights, values, reduction, g, wants):
+        a = arrays[0]
+        if type(a) is not ndarray or a.size >= small:
+            return None
+        for w in weights:
+            if w is not None:
+                return None
+        dtype, shape = a.dtype, a.shape
+        if kind == "elementwise":
+            for b in arrays[1:]:
+                if type(b) is not ndarray or b.dtype != dtype or b.shape != shape:
+                    return None
+        elif not plain_rows(arrays, dtype, shape):
+            return None
+        try:
+            p = prepared[values, dtype]
+        except (KeyError, TypeError):
+            p = parameters(values, dtype)
+            if p is None:
+                return None
+        if reduction == "mean":
+            divisor = a.size if kind == "elementwise" else -1 if kind == "class" else shape[0]
+        elif reduction == "sum" or (reduction == "none" and g is None):
+            divisor = 1
+        elif reduction == "batchmean" and reduction in op.reductions:
+            divisor = shape[0] if shape else 1
+        else:
+            return None
+        if g is None:
+            scale = 1.0
+        elif type(g) is float or type(g) is int or isinstance(g, np.floating):
+            scale = float(g)
+        else:
+            return None
+        want_loss, want_grads = wants
+        each = want_loss and reduction == "none"
+        outs = []  # what the kernel writes: the losses, the gradients
+        if each:
+            outs.append(empty(shape if kind == "elementwise" else shape[:1], dtype))
+        if want_grads:
+            outs.append(empty(shape, dtype))
+            if n_grads > 1:
+                outs.append(empty(shape, dtype))
+                if n_grads > 2:
+                    outs.append(empty(shape, dtype))
+        entry = entries[want_loss + 2 * want_grads + 4 * each] or entry_for(want_loss, want_grads, each)
+        if len(shape) == 1 or kind != "elementwise":
+            bad, total = entry(*outs, *arrays, scale, divisor, p)
+        else:
+            bad, total = entry(*[o.ravel() for o in outs], *[x.ravel() for x in arrays], scale, divisor, p)
+        if bad >= 0:
+            return None
+        loss = (outs[0] if each else np.array(total, dtype)) if want_loss else None
+        grads = outs[each:]
+        grads = (grads[0] if n_grads == 1 else tuple(grads)) if want_grads else None
+        return loss, grads
+
+    return short
 
 
 def _grad_outs(op: Loss, out):

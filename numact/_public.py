@@ -9,18 +9,18 @@ _KIND_CALLS = {
     # kind: (forward parameters, backward parameters, forward call, backward call)
     "elementwise": (
         "x, {params}", "grad_output, x, {params}",
-        "_api.elementwise_forward(_op, x, ({values}), out)",
-        "_api.elementwise_backward(_op, grad_output, x, ({values}), out)",
+        "_forward(x, ({values}), out)",
+        "_backward(grad_output, x, ({values}), out)",
     ),
     "rowwise": (
         "x, axis=-1, ", "grad_output, x, axis=-1, ",
-        "_api.rowwise_forward(_op, x, axis, out)",
-        "_api.rowwise_backward(_op, grad_output, x, axis, out)",
+        "_forward(x, axis, out)",
+        "_backward(grad_output, x, axis, out)",
     ),
     "channelwise": (
         "x, weight, ", "grad_output, x, weight, ",
-        "_api.channelwise_forward(_op, x, weight, out)",
-        "_api.channelwise_backward(_op, grad_output, x, weight, out)",
+        "_forward(x, weight, out)",
+        "_backward(grad_output, x, weight, out)",
     ),
 }
 
@@ -71,9 +71,9 @@ def _docstring(op: Activation, backward: bool) -> str:
 
 _LOSS_CALLS = {
     # suffix: (leading parameters, call, trailing keyword parameters)
-    "": ("", "_loss_api.forward(_op, {arrays}, {params}, reduction, out)", ", out=None"),
-    "_backward": ("grad_output, ", "_loss_api.backward(_op, grad_output, {arrays}, {params}, reduction, out)", ", out=None"),
-    "_forward_backward": ("", "_loss_api.forward_backward(_op, {arrays}, {params}, reduction)", ""),
+    "": ("", "_forward({arrays}, {weights}, {params}, reduction, out)", ", out=None"),
+    "_backward": ("grad_output, ", "_backward(grad_output, {arrays}, {weights}, {params}, reduction, out)", ", out=None"),
+    "_forward_backward": ("", "_fused({arrays}, {weights}, {params}, reduction)", ""),
 }
 
 
@@ -122,8 +122,9 @@ def _loss_docstring(op: Loss, suffix: str) -> str:
 
 
 def _build_loss(op: Loss) -> dict[str, object]:
-    arrays = "{" + ", ".join(f"{a!r}: {a}" for a in op.arrays + op.weights) + "}"
-    values = "{" + ", ".join(f"{p.name!r}: {p.name}" for p in op.params) + "}"
+    arrays = "(" + "".join(f"{a}, " for a in op.arrays) + ")"
+    weights = "(" + "".join(f"{w}, " for w in op.weights) + ")"
+    values = "(" + "".join(f"{p.name}, " for p in op.params) + ")"
     keywords = "".join(f"{w}=None, " for w in op.weights) + "".join(
         f"{p.name}={p.default!r}, " for p in op.params
     ) + f"reduction={op.reductions[0]!r}"
@@ -132,9 +133,9 @@ def _build_loss(op: Loss) -> dict[str, object]:
         name = op.name + suffix
         source = (
             f"def {name}({lead}{', '.join(op.arrays)}, *, {keywords}{trail}):\n"
-            f"    return {call.format(arrays=arrays, params=values)}\n"
+            f"    return {call.format(arrays=arrays, weights=weights, params=values)}\n"
         )
-        namespace = {"_loss_api": _loss_api, "_op": op}
+        namespace = dict(zip(("_forward", "_backward", "_fused"), _loss_api.calls(op)))
         exec(source, namespace)  # noqa: S102 - real signatures, as for the activations
         fn = namespace[name]
         fn.__module__ = "numact"
@@ -158,7 +159,7 @@ def build() -> dict[str, object]:
             f"def {op.name}_backward({bwd_params.format(params=params)}*, out=None):\n"
             f"    return {bwd_call.format(values=values)}\n"
         )
-        namespace = {"_api": _api, "_op": op}
+        namespace = dict(zip(("_forward", "_backward"), getattr(_api, op.kind)(op)))
         exec(source, namespace)  # noqa: S102 - real signatures, built like dataclasses builds __init__
         for backward, suffix in ((False, ""), (True, "_backward")):
             fn = namespace[op.name + suffix]

@@ -297,9 +297,9 @@ def test_a_new_process_loads_the_kernels_from_the_disk_cache(tmp_path):
         from numact.operators import OPERATORS
         x = np.linspace(-3, 3, 11, dtype=np.float32)
         numact.sigmoid(x); numact.softmax(x); numact.gelu_backward(x, x)
-        kernels = [_cpu.map_unary(OPERATORS["sigmoid"].forward).single,  # 11 elements: one thread
-                   _cpu.map_rows(OPERATORS["softmax"].forward).unit,
-                   _cpu.map_binary(OPERATORS["gelu"].backward).single]
+        kernels = [_cpu.map_unary(OPERATORS["sigmoid"].forward, 0).single,  # 11 elements: one thread
+                   _cpu.map_rows(OPERATORS["softmax"].forward, 1).unit.single,
+                   _cpu.map_binary(OPERATORS["gelu"].backward, 1).single]
         print(sum(sum(k.stats.cache_hits.values()) for k in kernels),
               sum(sum(k.stats.cache_misses.values()) for k in kernels))
     """)

@@ -38,11 +38,11 @@ def kernels(op, ft):
     args = types.UniTuple(ft, n_args) if n_args else types.Tuple(())
     flat, cube = ft[::1], ft[:, :, ::1]
     if op.kind == "elementwise":
-        return [(_cuda.map_unary(op.forward), (flat, flat, args)),
-                (_cuda.map_binary(op.backward), (flat, flat, flat, args))]
+        return [(_cuda.map_unary(op.forward, n_args), (flat, flat, args)),
+                (_cuda.map_binary(op.backward, n_args), (flat, flat, flat, args))]
     if op.kind == "rowwise":
-        return [(_cuda.map_rows(op.forward), (cube, cube, args)),
-                (_cuda.map_rows_binary(op.backward), (cube, cube, cube, args))]
+        return [(_cuda.map_rows(op.forward, n_args), (cube, cube, args)),
+                (_cuda.map_rows_binary(op.backward, n_args), (cube, cube, cube, args))]
     return [(_cuda.map_channels(op.forward), (cube, cube, flat)),
             (_cuda.map_channels_binary(op.backward), (cube, cube, cube, flat)),
             (_cuda.sum_channels(op.weight_backward), (types.float64[::1], cube, cube))]

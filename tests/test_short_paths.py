@@ -1,0 +1,113 @@
+"""The short paths: small plain NumPy arrays skip the general call's checks and launch directly
+(numact._api, numact._loss_api). They must give the general path's bits, and leave to it
+every call they do not cover, so that it raises what is to be raised."""
+
+import numpy as np
+import pytest
+
+import numact
+from numact.operators import ACTIVATIONS, param_cases
+from loss_cases import cases, numact_call
+from support import op_params
+
+pytestmark = pytest.mark.cpu_only  # the short paths are the CPU's
+
+
+class Other(np.ndarray):
+    """An ndarray subclass: never plain, so it takes the general path with the same data."""
+
+
+def general(a):
+    return a.view(Other) if isinstance(a, np.ndarray) else a
+
+
+def host(result):
+    if isinstance(result, tuple):
+        return tuple(host(r) for r in result)
+    return np.asarray(result)
+
+
+def assert_same_bits(short, reference):
+    short, reference = host(short), host(reference)
+    if isinstance(short, tuple):
+        assert len(short) == len(reference)
+        for s, r in zip(short, reference):
+            assert_same_bits(s, r)
+        return
+    assert type(short) is np.ndarray and short.dtype == reference.dtype and short.shape == reference.shape
+    np.testing.assert_array_equal(short.reshape(-1).view(np.uint8), reference.reshape(-1).view(np.uint8))
+
+
+SHAPES = [(1000,), (10, 100), (2, 3, 4)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("op", [pytest.param(op, id=op.name) for op in ACTIVATIONS])
+def test_an_activation_gives_the_general_paths_bits(op, shape, dtype):
+    rng = np.random.default_rng(0)
+    x = (rng.normal(0, 3, shape)).astype(dtype)
+    g = rng.normal(0, 1, shape).astype(dtype)
+    x.flat[:4] = [np.nan, np.inf, -0.0, 0.0]
+    forward, backward = getattr(numact, op.name), getattr(numact, op.name + "_backward")
+    for params in [op_params(op, p) for p in param_cases(op)]:
+        if op.kind == "channelwise":
+            params = {"weight": rng.uniform(0, 0.5, shape[1] if len(shape) > 1 else 1).astype(dtype)}
+        plain = forward(x, **params), backward(g, x, **params)
+        other = {k: general(v) for k, v in params.items()}
+        assert_same_bits(plain, (forward(general(x), **other), backward(general(g), general(x), **other)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in cases() if not c.weights and not c.probs])
+def test_a_loss_gives_the_general_paths_bits(case, dtype):
+    arrays = case.arrays(dtype)
+    others = {k: general(v) for k, v in arrays.items()}
+    for reduction in case.op.reductions:
+        assert_same_bits(numact_call(case, "", arrays, reduction), numact_call(case, "", others, reduction))
+        assert_same_bits(numact_call(case, "_forward_backward", arrays, reduction),
+                         numact_call(case, "_forward_backward", others, reduction))
+        if reduction != "none":
+            for g in (1.0, 0.25, np.float32(3.0), 2):
+                assert_same_bits(numact_call(case, "_backward", arrays, reduction, g),
+                                 numact_call(case, "_backward", others, reduction, g))
+
+
+def test_a_bad_class_index_is_refused_by_the_general_path():
+    x = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match=r"class index 7 at \(2,\)"):
+        numact.cross_entropy(x, np.array([0, 1, 7, 2]))
+
+
+def test_a_probability_outside_0_1_is_refused_by_the_general_path():
+    with pytest.raises(ValueError, match="probabilities must be in"):
+        numact.binary_cross_entropy(np.array([0.5, 1.5]), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="probabilities must be in"):
+        numact.binary_cross_entropy_backward(1.0, np.array([0.5, 0.5]), np.array([0.0, np.nan]))
+
+
+def test_a_bad_parameter_is_refused_by_the_general_path():
+    x = np.ones(10, np.float32)
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        numact.cross_entropy(x.reshape(2, 5), np.array([0, 1]), label_smoothing=2.0)
+    with pytest.raises(TypeError, match="must be a real number"):
+        numact.leaky_relu(x, negative_slope="0.1")
+    with pytest.raises(TypeError, match="must be a real number"):
+        numact.leaky_relu(x, negative_slope=[0.1])  # unhashable: the short path cannot cache it
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int32])
+def test_other_dtypes_take_the_general_path(dtype):
+    x = np.linspace(-3, 3, 12).astype(dtype)
+    y = numact.sigmoid(x)
+    assert y.dtype == (np.float16 if dtype == np.float16 else np.float64)
+    np.testing.assert_allclose(y, numact.sigmoid(x.astype(np.float64)), rtol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [">f4", ">f8"])
+def test_a_byte_swapped_array_is_refused_as_before(dtype):
+    x = np.linspace(-3, 3, 12).astype(dtype)
+    for call in (lambda: numact.sigmoid(x), lambda: numact.softmax(x.reshape(3, 4)),
+                 lambda: numact.mse_loss(x, x)):
+        with pytest.raises(TypeError, match="does not compute with"):
+            call()
