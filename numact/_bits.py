@@ -86,3 +86,20 @@ def maximum(typingctx, a, b):
         return builder.call(fn, args)
 
     return a(a, b), codegen
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a·b + c with one rounding (``llvm.fma``): the exact residual of a product or a quotient,
+    where contraction would only maybe fuse."""
+    if not (a == b == c) or a not in _LAYOUT:
+        return None
+
+    def codegen(context, builder, signature, args):
+        value_type = context.get_value_type(a)
+        suffix = "f32" if a == types.float32 else "f64"
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(value_type, [value_type] * 3), f"llvm.fma.{suffix}")
+        return builder.call(fn, args)
+
+    return a(a, b, c), codegen

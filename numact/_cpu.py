@@ -317,6 +317,27 @@ def _chunk(k, size, n):
     return range(np.uint64(k) * np.uint64(size), np.uint64(min(n, (k + 1) * size)))
 
 
+@njit(error_model="numpy", forceinline=True, fastmath=REASSOCIATE)
+def _add(total, value):
+    """total + value, which may be reassociated (so that a loop summing with it vectorises),
+    while the rest of the loop keeps its order: with the whole kernel reassociated, LLVM turned
+    g·(s·(1/n)) into a division per element, (g·s)/n, a vdivpd costing more than the rest."""
+    return total + value
+
+
+def hoist(a):
+    """A 0-d operand's value, read once before a loop; other operands as they are. A value
+    read from memory inside the loop might change with the loop's stores, as far as LLVM can
+    tell, which keeps the loop from vectorising."""
+
+
+@overload(hoist, jit_options={"forceinline": True})
+def _hoist(a):
+    if isinstance(a, types.Array) and a.ndim == 0:
+        return lambda a: a[()]
+    return lambda a: a
+
+
 def partials(n: int, rows: bool = False) -> np.ndarray:
     """The partial sums a loss kernel over ``n`` elements (or rows) writes."""
     return np.empty(-(-n // (ROW_CHUNK if rows else CHUNK)), np.float64)
@@ -332,12 +353,13 @@ def map_loss(f, writes):
     def make(loop):
         def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, n, args):
             inverse = 1.0 / divisor[()]  # one division per call, not per element
+            a, b, c, d, scale = hoist(a), hoist(b), hoist(c), hoist(d), hoist(scale)
             for k in loop(partial.size):
                 acc = 0.0
                 for i in _chunk(k, CHUNK, n):
                     loss, da, db = f(at(a, i), at(b, i), at(c, i), at(d, i), *args)
                     if sum_losses:
-                        acc += loss
+                        acc = _add(acc, loss)
                     if write_losses:
                         losses[i] = loss
                     if grads:
@@ -349,8 +371,7 @@ def map_loss(f, writes):
 
         return kernel
 
-    return _twin(make, lambda *arguments: arguments[-2], recipe=(map_loss, (f, writes)),
-                 fastmath=REASSOCIATE)
+    return _twin(make, lambda *arguments: arguments[-2], recipe=(map_loss, (f, writes)))
 
 
 @cache

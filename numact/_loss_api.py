@@ -318,26 +318,25 @@ def calls(op: Loss):
         return dict(zip(names, arrays + weights)), {p.name: v for p, v in zip(op.params, values)}
 
     def forward(arrays, weights, values, reduction, out):
-        if out is None and short is not None:
-            result = short(arrays, weights, values, reduction, None, (True, False))
+        if out is None:
+            result = short(arrays, weights, values, reduction, None, True, False)
             if result is not None:
-                return result[0]
+                return result
         call = _LossCall(op, op.name, *by_name(arrays, weights, values), reduction)
         return call.run(want_loss=True, want_grads=False, out_loss=out)[0]
 
     def backward(g, arrays, weights, values, reduction, out):
-        if out is None and short is not None:
-            result = short(arrays, weights, values, reduction, g, (False, True))
+        if out is None:
+            result = short(arrays, weights, values, reduction, g, False, True)
             if result is not None:
-                return result[1]
+                return result
         call = _LossCall(op, f"{op.name}_backward", *by_name(arrays, weights, values), reduction, g)
         return call.run(want_loss=False, want_grads=True, out_grads=_grad_outs(op, out))[1]
 
     def fused(arrays, weights, values, reduction):
-        if short is not None:
-            result = short(arrays, weights, values, reduction, None, (True, True))
-            if result is not None:
-                return result
+        result = short(arrays, weights, values, reduction, None, True, True)
+        if result is not None:
+            return result
         call = _LossCall(op, f"{op.name}_forward_backward", *by_name(arrays, weights, values), reduction)
         return call.run(want_loss=True, want_grads=True)
 
@@ -347,14 +346,14 @@ def calls(op: Loss):
 def _short_path(op: Loss):
     """The calls of a loss on small plain arrays, done whole on one thread (``_cpu.small_loss``,
     ``_cpu.small_row_loss``) after the few checks such arrays need: on a few elements a call's
-    time is mostly its own Python. ``short(arrays, weights, values, reduction, g, (want_loss,
-    want_grads))`` gives (loss, grads), or None where the general path must run (which then
-    also raises what is to be raised). Plain: NumPy arrays of one float32 or float64 dtype,
+    time is mostly its own Python. ``short(arrays, weights, values, reduction, g, want_loss,
+    want_grads)`` gives the loss, the gradients, or (loss, gradients), or None where the
+    general path must run (which then also raises what is to be raised). Plain: NumPy arrays of one float32 or float64 dtype,
     fewer than ``_cpu.SERIAL_BELOW`` elements, no weights, and grad_output a number
     (reduction='none': no backward here). The inputs have one shape: any for the element-wise
     losses, (rows, n) C-contiguous for the others, whose target is one int64 class index (or
     one label) per row."""
-    ndarray, empty, small = np.ndarray, np.empty, _cpu.SERIAL_BELOW
+    ndarray, empty, array, small = np.ndarray, np.empty, np.array, _cpu.SERIAL_BELOW
     n_grads, kind = len(op.inputs), op.kind
     check = len(op.probabilities)
     assert op.probabilities == op.arrays[:check]  # the entry checks its first operands
@@ -400,7 +399,7 @@ def _short_path(op: Loss):
                     and t.shape == shape[:1])
         return True
 
-    def short(arrays, weights, values, reduction, g, wants):
+    def short(arrays, weights, values, reduction, g, want_loss, want_grads):
         a = arrays[0]
         if type(a) is not ndarray or a.size >= small:
             return None
@@ -409,8 +408,8 @@ def _short_path(op: Loss):
                 return None
         dtype, shape = a.dtype, a.shape
         if kind == "elementwise":
-            for b in arrays[1:]:
-                if type(b) is not ndarray or b.dtype != dtype or b.shape != shape:
+            for b in arrays[1:]:  # (dtype objects are usually the same object: a quick test first)
+                if type(b) is not ndarray or (b.dtype is not dtype and b.dtype != dtype) or b.shape != shape:
                     return None
         elif not plain_rows(arrays, dtype, shape):
             return None
@@ -434,28 +433,34 @@ def _short_path(op: Loss):
             scale = float(g)
         else:
             return None
-        want_loss, want_grads = wants
         each = want_loss and reduction == "none"
-        outs = []  # what the kernel writes: the losses, the gradients
-        if each:
-            outs.append(empty(shape if kind == "elementwise" else shape[:1], dtype))
-        if want_grads:
-            outs.append(empty(shape, dtype))
-            if n_grads > 1:
-                outs.append(empty(shape, dtype))
-                if n_grads > 2:
-                    outs.append(empty(shape, dtype))
         entry = entries[want_loss + 2 * want_grads + 4 * each] or entry_for(want_loss, want_grads, each)
-        if len(shape) == 1 or kind != "elementwise":
+        flat = kind != "elementwise" or len(shape) == 1  # the entry takes the arrays as they are
+        if not flat:
+            arrays = [x.ravel() for x in arrays]
+        if not want_grads:
+            if not each:
+                bad, total = entry(*arrays, scale, divisor, p)
+                return array(total, dtype) if bad < 0 else None
+            losses = empty(shape if kind == "elementwise" else shape[:1], dtype)
+            bad, _ = entry(losses if flat else losses.ravel(), *arrays, scale, divisor, p)
+            return losses if bad < 0 else None
+        grads = [empty(shape, dtype)]  # a gradient per input
+        if n_grads > 1:
+            grads.append(empty(shape, dtype))
+            if n_grads > 2:
+                grads.append(empty(shape, dtype))
+        outs = ([empty(shape if kind == "elementwise" else shape[:1], dtype)] + grads) if each else grads
+        if flat:
             bad, total = entry(*outs, *arrays, scale, divisor, p)
         else:
-            bad, total = entry(*[o.ravel() for o in outs], *[x.ravel() for x in arrays], scale, divisor, p)
+            bad, total = entry(*[o.ravel() for o in outs], *arrays, scale, divisor, p)
         if bad >= 0:
             return None
-        loss = (outs[0] if each else np.array(total, dtype)) if want_loss else None
-        grads = outs[each:]
-        grads = (grads[0] if n_grads == 1 else tuple(grads)) if want_grads else None
-        return loss, grads
+        grads = grads[0] if n_grads == 1 else tuple(grads)
+        if not want_loss:
+            return grads
+        return (outs[0] if each else array(total, dtype)), grads
 
     return short
 

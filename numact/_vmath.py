@@ -14,12 +14,13 @@ function's measured error, made by ``tools/ulp_table.py``.
 """
 
 import math
+from fractions import Fraction
 
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ._bits import clear_low_bits, exp2i, split_exponent
+from ._bits import clear_low_bits, exp2i, fma, split_exponent
 from ._coefficients import (ERFC_CHEBYSHEV_32, ERFC_CHEBYSHEV_64, ERFC_LIMIT_32, ERFC_LIMIT_64,
                             ERFC_SPLIT_32, ERFC_SPLIT_64, ERFC_T_RANGE_32, ERFC_T_RANGE_64, PIO2_PIECES,
                             TANH_CHEBYSHEV_32, TANH_CHEBYSHEV_64, TANH_SPLIT)
@@ -69,6 +70,25 @@ SIN_64 = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(1, 10))[::-1
 COS_32 = tuple((-1) ** k / math.factorial(2 * k) for k in range(2, 8))[::-1]  # 1/4!, ...
 COS_64 = tuple((-1) ** k / math.factorial(2 * k) for k in range(2, 11))[::-1]
 SIN_LIMIT = 2.0**20 * 1.5  # |q| < 2^20: the 33-bit pieces of π/2 times q stay exact
+
+
+def _linear_part(c, t_range, dtype):
+    """(A_hi, A_lo, B_hi, B_lo): c0 + c1·y = A + B·t for y = (t − mid)·2/(b − a), the
+    Chebyshev variable of t in [a, b], each of A and B as the sum of two numbers of ``dtype``."""
+    a, b = Fraction(t_range[0]), Fraction(t_range[1])
+    slope = Fraction(c[1]) * 2 / (b - a)
+    pieces = []
+    for value in (Fraction(c[0]) - slope * (a + b) / 2, slope):
+        hi = float(dtype(value))
+        pieces += [hi, float(dtype(value - Fraction(hi)))]
+    return tuple(pieces)
+
+
+# erfc's fitted h as its linear part and the rest of the series (see erfc_large)
+ERFC_LINEAR_32 = _linear_part(ERFC_CHEBYSHEV_32, ERFC_T_RANGE_32, np.float32)
+ERFC_LINEAR_64 = _linear_part(ERFC_CHEBYSHEV_64, ERFC_T_RANGE_64, np.float64)
+ERFC_REST_32 = (0.0, 0.0) + ERFC_CHEBYSHEV_32[2:]
+ERFC_REST_64 = (0.0, 0.0) + ERFC_CHEBYSHEV_64[2:]
 
 
 @vmath
@@ -128,19 +148,20 @@ def clamp(x, low, high):
 
 
 @vmath
-def reduce_ln2(x, tail, ln2):
-    """(n, r) with x + tail = n·ln 2 + r, n = round((x + tail)/ln 2), |r| ≲ ln2/2. Cody–Waite:
-    n·ln2[0] is exact, so x − n·ln2[0] loses nothing; a small tail joins after that, so it is
-    not rounded against a large x."""
+def reduce_ln2(x, tail, tail_lo, ln2):
+    """(n, r) with x + tail + tail_lo = n·ln 2 + r, n = round((x + tail)/ln 2), |r| ≲ ln2/2.
+    Cody–Waite: n·ln2[0] is exact, so x − n·ln2[0] loses nothing; the tails join after that,
+    so they are not rounded against a large x."""
     n = round_to_int((x + tail) * like(x, LOG2E))
-    r = ((x - n * like(x, ln2[0])) + tail) - n * like(x, ln2[1])
+    r = (((x - n * like(x, ln2[0])) + tail) + tail_lo) - n * like(x, ln2[1])
     return n, r
 
 
 @vmath
-def exp_tail(x, tail, coefficients, ln2):
-    """e^(x + tail), x within the finite range of exp."""
-    n, r = reduce_ln2(x, tail, ln2)
+def exp_tail(x, tail, tail_lo, coefficients, ln2):
+    """e^(x + tail + tail_lo), x within the finite range of exp, tail_lo ≪ tail (−0 for none:
+    adding it then compiles to nothing)."""
+    n, r = reduce_ln2(x, tail, tail_lo, ln2)
     p = like(x, 1) + (r + r * r * horner(r, coefficients))  # the 1 added last: one rounding
     half = round_to_int(n * like(x, 0.5))
     # 2^n as two factors, each a normal number, so that subnormal results round once.
@@ -150,7 +171,8 @@ def exp_tail(x, tail, coefficients, ln2):
 @vmath
 def exp_(x, coefficients, ln2, bounds):
     """e^x"""
-    y = exp_tail(clamp(x, like(x, bounds[0]), like(x, bounds[1])), like(x, 0), coefficients, ln2)
+    y = exp_tail(clamp(x, like(x, bounds[0]), like(x, bounds[1])), like(x, 0), like(x, -0.0),
+                 coefficients, ln2)
     return y if x == x else x
 
 
@@ -159,7 +181,7 @@ def expm1_(x, coefficients, ln2, low, high):
     """e^x − 1 = 2^n(p + 1) − 1 with p = e^r − 1, written as 2·(p·2^(n−1) + (2^(n−1) − ½)):
     exactly p for n = 0 (no cancellation near 0), and finite up to the overflow threshold."""
     xc = clamp(x, like(x, low), like(x, high))
-    n, r = reduce_ln2(xc, like(x, 0), ln2)
+    n, r = reduce_ln2(xc, like(x, 0), like(x, -0.0), ln2)
     p = r + r * r * horner(r, coefficients)
     half = exp2i(n - like(x, 1))
     y = (p * half + (half - like(x, 0.5))) * like(x, 2)
@@ -218,35 +240,54 @@ def erf_small(x, coefficients):
 
 
 @vmath
-def erfc_large(z, chebyshev, t_range, split, limit, split_bits, exp_c, ln2):
-    """erfc z for split ≤ z: t·e^(−z² + h(t)), t = 2/(2 + z), h a Chebyshev fit.
-    −z² is split as −s² + (s − z)(s + z), s = z cut to half its bits so s² is exact; the small
-    part joins exp after the reduction (exp_tail), so no rounding of z² reaches the result."""
+def erfc_large(z, linear, rest, t_range, split, limit, split_bits, exp_c, ln2):
+    """erfc z for split ≤ z: t·e^(−z² + h(t)), t = 2/(2 + z), h a Chebyshev fit, evaluated as
+    its linear part A + B·t (``linear``: A and B in two pieces each) plus the rest of the
+    series, Σ_(k≥2) c_k·T_k(y) (``rest``; |rest| < 0.02, so its roundings stay small).
+
+    Every rounding that would land on the result whole is kept out of it: t is t_hi(1 + δ)
+    with δ from t_hi's exact residual (fma) and 2 + z's (TwoSum); A + B·t is summed exactly
+    (fma, TwoSum) at t_hi + t_hi·δ; −z² is −s² + (s − z)(s + z), s = z cut to half its bits so
+    s² is exact. The small parts join after exp's range reduction, and t·e^r = t + t(e^r − 1)
+    is rounded once: the result carries the fit's error, the reduction's and one rounding."""
     zc = clamp(z, like(z, split), like(z, limit))
-    t = like(z, 2) / (like(z, 2) + zc)
+    two = like(z, 2)
+    u = two + zc
+    v = u - zc
+    u_lo = (two - v) + (zc - (u - v))  # TwoSum: 2 + z = u + u_lo exactly
+    t = two / u
+    delta = (fma(-t, u, two) - t * u_lo) * like(z, 0.5)  # 2/(u + u_lo) = t(1 + δ), t·u ≈ 2
     y = (t - like(z, 0.5 * (t_range[1] + t_range[0]))) * like(z, 2 / (t_range[1] - t_range[0]))
+    a_hi, a_lo, b_hi, b_lo = like(z, linear[0]), like(z, linear[1]), like(z, linear[2]), like(z, linear[3])
+    p = b_hi * t
+    h_hi = a_hi + p
+    w = h_hi - a_hi
+    h_lo = (a_hi - (h_hi - w)) + (p - w)  # TwoSum: a_hi + p = h_hi + h_lo exactly
+    h_lo = h_lo + (fma(b_hi, t, -p) + (a_lo + (b_hi * (t * delta) + b_lo * t))) + clenshaw(y, rest)
     s = clear_low_bits(zc, split_bits)
-    tail = (s - zc) * (s + zc) + clenshaw(y, chebyshev)
-    value = t * exp_tail(-(s * s), tail, exp_c, ln2)
+    n, r = reduce_ln2(-(s * s), h_hi, ((s - zc) * (s + zc) + h_lo) + delta, ln2)
+    q = r + r * r * horner(r, exp_c)  # e^r − 1
+    half = round_to_int(n * like(z, 0.5))
+    value = fma(t, q, t) * exp2i(half) * exp2i(n - half)  # t·e^r rounded once, then scaled
     return value if z < like(z, limit) else like(z, 0)
 
 
 @vmath
-def erfc_(x, erf_c, chebyshev, t_range, split, limit, split_bits, exp_c, ln2):
+def erfc_(x, erf_c, linear, rest, t_range, split, limit, split_bits, exp_c, ln2):
     """erfc x: 1 − erf x near 0, the fitted tail for x ≥ split and 2 − erfc(−x) below −split."""
     a = abs(x)
     small = like(x, 1) - erf_small(clamp(x, like(x, -split), like(x, split)), erf_c)
-    tail = erfc_large(a, chebyshev, t_range, split, limit, split_bits, exp_c, ln2)
+    tail = erfc_large(a, linear, rest, t_range, split, limit, split_bits, exp_c, ln2)
     y = small if a < like(x, split) else (tail if x > 0 else like(x, 2) - tail)
     return y if x == x else x
 
 
 @vmath
-def erf_(x, erf_c, chebyshev, t_range, split, limit, split_bits, exp_c, ln2):
+def erf_(x, erf_c, linear, rest, t_range, split, limit, split_bits, exp_c, ln2):
     """erf x: the series near 0, ±(1 − erfc |x|) beyond."""
     a = abs(x)
     small = erf_small(clamp(x, like(x, -split), like(x, split)), erf_c)
-    tail = like(x, 1) - erfc_large(a, chebyshev, t_range, split, limit, split_bits, exp_c, ln2)
+    tail = like(x, 1) - erfc_large(a, linear, rest, t_range, split, limit, split_bits, exp_c, ln2)
     y = small if a < like(x, split) else math.copysign(tail, x)
     return y if x == x else x
 
@@ -324,25 +365,25 @@ def tanh64(x):
 
 @vmath
 def erfc32(x):
-    return erfc_(x, ERF_32, ERFC_CHEBYSHEV_32, ERFC_T_RANGE_32, ERFC_SPLIT_32, ERFC_LIMIT_32,
+    return erfc_(x, ERF_32, ERFC_LINEAR_32, ERFC_REST_32, ERFC_T_RANGE_32, ERFC_SPLIT_32, ERFC_LIMIT_32,
                  ERFC_SPLIT_BITS_32, EXP_32, LN2_32)
 
 
 @vmath
 def erfc64(x):
-    return erfc_(x, ERF_64, ERFC_CHEBYSHEV_64, ERFC_T_RANGE_64, ERFC_SPLIT_64, ERFC_LIMIT_64,
+    return erfc_(x, ERF_64, ERFC_LINEAR_64, ERFC_REST_64, ERFC_T_RANGE_64, ERFC_SPLIT_64, ERFC_LIMIT_64,
                  ERFC_SPLIT_BITS_64, EXP_64, LN2_64)
 
 
 @vmath
 def erf32(x):
-    return erf_(x, ERF_32, ERFC_CHEBYSHEV_32, ERFC_T_RANGE_32, ERFC_SPLIT_32, ERFC_LIMIT_32,
+    return erf_(x, ERF_32, ERFC_LINEAR_32, ERFC_REST_32, ERFC_T_RANGE_32, ERFC_SPLIT_32, ERFC_LIMIT_32,
                 ERFC_SPLIT_BITS_32, EXP_32, LN2_32)
 
 
 @vmath
 def erf64(x):
-    return erf_(x, ERF_64, ERFC_CHEBYSHEV_64, ERFC_T_RANGE_64, ERFC_SPLIT_64, ERFC_LIMIT_64,
+    return erf_(x, ERF_64, ERFC_LINEAR_64, ERFC_REST_64, ERFC_T_RANGE_64, ERFC_SPLIT_64, ERFC_LIMIT_64,
                 ERFC_SPLIT_BITS_64, EXP_64, LN2_64)
 
 
