@@ -304,12 +304,15 @@ def softmax_row(x, y, sign):
     n = x.shape[0]
     if n == 0:
         return
-    # The sum is its own read-only pass: in a loop that also wrote y, LLVM would vectorise (and
-    # so reassociate) the sum only when y does not alias x, and in place would round otherwise.
+    # The exponentials are computed once, into y; the sum is its own read-only pass over y: in
+    # a loop that also wrote y, LLVM would vectorise (and so reassociate) the sum only when y
+    # does not alias x, and in place would round otherwise.
     m = row_max(x, sign)
-    total = sum_exp(x, m, sign)
     for i in range(n):
-        y[i] = exp(sign * x[i] - m) / total
+        y[i] = exp(sign * x[i] - m)
+    total = _row_sum(y)
+    for i in range(n):
+        y[i] = y[i] / total
 
 
 @jit

@@ -68,13 +68,15 @@ def test_numact_bench_refuses_unknown_operators_and_commands():
         cli.main(["frobnicate"])
 
 
-def test_python_m_numact_bench_runs():
+def test_python_m_numact_bench_runs_and_can_reuse_memory():
+    # In its own process: --reuse-memory changes how glibc allocates for the rest of it.
     done = subprocess.run(
         [sys.executable, "-m", "numact", "bench", "--size", "2000", "--rows", "4", "--repeat", "1",
-         "--ops", "relu", "--no-small", "--no-torch", "--quiet"],
+         "--ops", "relu", "--no-small", "--no-torch", "--quiet", "--reuse-memory"],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )
     assert "| relu | forward |" in done.stdout
+    assert "outputs in reused memory" in done.stdout
 
 
 def test_the_asv_suite_passes_asv_check():

@@ -29,16 +29,42 @@ def median_seconds(call, repeat: int) -> float:
     return statistics.median(times)
 
 
-def warm_up(size: int, dtype, seconds: float = 1.0) -> None:
-    """Run a threaded kernel on fresh arrays for a while before timing anything: the first
-    calls of a process run several times slower (thread start-up, the kernel's first page
-    faults), which would land on whichever operator came first."""
+def warm_up(size: int, dtype, with_torch: bool, seconds: float = 1.0) -> None:
+    """Run a threaded kernel of every side on fresh arrays for a while before timing anything:
+    the first calls of a process run several times slower (thread pools starting, the first
+    page faults), which would land on whichever operator came first."""
     import numact
 
     x = np.ones(size, dtype)
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        numact.relu(x)
+    calls = [lambda: numact.relu(x), lambda: np.maximum(x, 0)]
+    if with_torch:
+        import torch
+
+        t = torch.from_numpy(x)
+        calls.append(lambda: torch.relu(t))
+    for call in calls:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            call()
+
+
+def reuse_freed_memory() -> bool:
+    """Ask glibc to serve every allocation from its heap and keep what is freed, so that each
+    timed call writes pages an earlier call already faulted in. By default an array over 32 MB
+    is mapped fresh on every allocation and its first touch costs page faults, which this VM
+    serves slowly and unevenly; and NumPy asks for huge pages (madvise) where torch does not,
+    so numact's and NumPy's outputs fault 512 times less often than torch's. With the memory
+    reused, the timings are of the kernels alone. False where mallopt is not there."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    m_trim_threshold, m_top_pad, m_mmap_max = -1, -2, -4
+    return all(mallopt(option, value) == 1 for option, value in
+               ((m_mmap_max, 0), (m_trim_threshold, 2**31 - 1), (m_top_pad, 64 << 20)))
 
 
 def copy_bandwidth(nbytes: int, repeat: int) -> float:
@@ -116,6 +142,9 @@ def parse(argv):
     parser.add_argument("--no-small", dest="small", action="store_false",
                         help=f"skip the table at {SMALL:,} elements")
     parser.add_argument("--no-torch", dest="torch", action="store_false", help="skip PyTorch")
+    parser.add_argument("--reuse-memory", action="store_true",
+                        help="serve every array from memory already touched (glibc mallopt): time "
+                             "the kernels without the page faults of fresh outputs")
     parser.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="also draw the speed-ups as a bar chart")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -147,6 +176,9 @@ def run(args) -> dict:
     from numact.bench import torch_baselines
     from numact.bench.workloads import cases, operators
 
+    reused = args.reuse_memory and reuse_freed_memory()
+    if args.reuse_memory and not reused:
+        print("numact bench: --reuse-memory needs glibc's mallopt; timing with fresh pages", file=sys.stderr)
     if args.threads:
         numba.set_num_threads(args.threads)
     threads = numba.get_num_threads()
@@ -159,7 +191,7 @@ def run(args) -> dict:
     ops = operators([n for n in args.ops.split(",") if n])
     rng = np.random.default_rng(0)
     progress = Progress(len(ops) * (1 + args.small), args.quiet)
-    warm_up(args.size, dtype)
+    warm_up(args.size, dtype, with_torch)
     copy_rate = copy_bandwidth(args.size * np.dtype(dtype).itemsize, args.repeat)
     rows, small = [], []
     for op in ops:
@@ -177,6 +209,7 @@ def run(args) -> dict:
         "numact": numact.__version__, "numba": numba.__version__,
         "torch": __import__("torch").__version__ if with_torch else None,
         "threads": threads, "dtype": args.dtype, "size": args.size, "rows": args.rows,
+        "memory": "reused memory" if reused else "fresh pages",
         "copy_gb_per_s": copy_rate / 1e9, "results": rows, "small": small,
     }
 
@@ -220,7 +253,7 @@ def print_report(result) -> None:
     print(f"numact {result['numact']} (numba {result['numba']}), torch {torch or 'not installed'}: "
           f"{result['dtype']}, {result['size']:,} elements ({result['rows']:,} × 1000 logits for the "
           f"class losses), {result['threads']} thread{'s' if result['threads'] != 1 else ''}, "
-          "medians after warm-up\n")
+          f"medians after warm-up, outputs in {result.get('memory', 'fresh pages')}\n")
     print("| operator | pass | numact ms | GB/s | roofline | NumPy ms | vs NumPy | torch ms | vs torch |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in result["results"]:
