@@ -178,8 +178,9 @@ def elementwise(op: Activation):
     else takes the general path.
     """
     arity = _arity(op)
-    forward_kernels = _cpu.map_unary(op.forward, arity)
-    backward_kernels = _cpu.map_binary(op.backward, arity)
+    # (one thread, threaded): indexed by whether the size reaches _cpu.SERIAL_BELOW
+    forward_kernels = _cpu.map_unary(op.forward, arity).builds
+    backward_kernels = _cpu.map_binary(op.backward, arity).builds
     prepared: dict = {}  # (values, dtype) → the checked parameters as the CPU kernels take them
     ndarray, empty, serial_below = np.ndarray, np.empty, _cpu.SERIAL_BELOW
 
@@ -197,45 +198,40 @@ def elementwise(op: Activation):
         p = prepared[values, dtype] = _cpu.parameters(_kernel_args(op, values, dtype), dtype)
         return p
 
-    def forward(x, values, out):
-        if out is None and type(x) is ndarray:
-            try:
-                p = prepared[values, x.dtype]
-            except (KeyError, TypeError):
-                p = parameters(values, x.dtype)
-            if p is not None:
-                y = empty(x.shape, x.dtype)
-                kernels = forward_kernels.single if x.size < serial_below else forward_kernels.threaded
-                if x.ndim == 1:
-                    kernels(y, x, p)
-                else:
-                    kernels(y.ravel(), x.ravel(), p)
-                return y
-        call = _Call(op.name, x)
+    def short(kernels, values, x, *inputs):
+        """The kernel's result on plain arrays (``inputs`` as it reads them, x last), or None
+        where the general path must run."""
+        try:
+            p = prepared[values, x.dtype]
+        except (KeyError, TypeError):
+            p = parameters(values, x.dtype)
+            if p is None:
+                return None
+        y = empty(x.shape, x.dtype)
+        kernel = kernels[x.size >= serial_below]
+        if x.ndim == 1:
+            kernel(y, *inputs, p)
+        else:
+            kernel(y.ravel(), *[a.ravel() for a in inputs], p)
+        return y
+
+    def general(name, map_kernel, values, out, x, g=None):
+        call = _Call(name, x, g)
         args = call.target.parameters(_kernel_args(op, values, call.compute), call.compute)
         out = call.output(out)
-        kernel = call.target.map_unary(op.forward, arity)
+        kernel = map_kernel(call.target)(op.forward if g is None else op.backward, arity)
         return call.launch(kernel, out, (out.size,), call.inputs, args)
 
+    def forward(x, values, out):
+        if out is None and type(x) is ndarray and (y := short(forward_kernels, values, x, x)) is not None:
+            return y
+        return general(op.name, lambda target: target.map_unary, values, out, x)
+
     def backward(g, x, values, out):
-        if out is None and type(x) is ndarray and type(g) is ndarray and g.dtype == x.dtype and g.shape == x.shape:
-            try:
-                p = prepared[values, x.dtype]
-            except (KeyError, TypeError):
-                p = parameters(values, x.dtype)
-            if p is not None:
-                dx = empty(x.shape, x.dtype)
-                kernels = backward_kernels.single if x.size < serial_below else backward_kernels.threaded
-                if x.ndim == 1:
-                    kernels(dx, g, x, p)
-                else:
-                    kernels(dx.ravel(), g.ravel(), x.ravel(), p)
-                return dx
-        call = _Call(f"{op.name}_backward", x, g)
-        args = call.target.parameters(_kernel_args(op, values, call.compute), call.compute)
-        out = call.output(out)
-        kernel = call.target.map_binary(op.backward, arity)
-        return call.launch(kernel, out, (out.size,), call.inputs, args)
+        if (out is None and type(x) is ndarray and type(g) is ndarray and g.dtype == x.dtype
+                and g.shape == x.shape and (dx := short(backward_kernels, values, x, g, x)) is not None):
+            return dx
+        return general(f"{op.name}_backward", lambda target: target.map_binary, values, out, x, g)
 
     return forward, backward
 

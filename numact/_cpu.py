@@ -77,6 +77,7 @@ def _twin(make, size, recipe=None, **options):
         return for_size(size(*arguments))(*arguments)
 
     launch.threaded, launch.single, launch.for_size = threaded, single, for_size
+    launch.builds = (single, threaded)
     return launch
 
 
