@@ -199,10 +199,18 @@ def run(args) -> dict:
         for case in cases(op, args.size, dtype, rng, args.rows, with_torch):
             rows.append(measure(case, args.repeat, copy_rate))
     if args.small:
-        for op in ops:
+        small_cases = [(op, cases(op, SMALL, dtype, rng, None, with_torch=False)) for op in ops]
+        # After the large arrays, the first microseconds-long calls run slow for a second or
+        # two (caches, the freed memory going back): call every case for a while first.
+        end = time.perf_counter() + 1.0
+        while time.perf_counter() < end:
+            for _, op_cases in small_cases:
+                for case in op_cases:
+                    case.numact(), case.numpy()
+        for op, op_cases in small_cases:
             progress.step(f"{op.name} at {SMALL:,}")
-            for case in cases(op, SMALL, dtype, rng, None, with_torch=False):
-                medians = interleaved_medians({"numact": case.numact, "numpy": case.numpy}, 50)
+            for case in op_cases:
+                medians = interleaved_medians({"numact": case.numact, "numpy": case.numpy}, 200)
                 small.append({"op": case.op, "step": case.step, "numact_s": medians["numact"],
                               "numpy_s": medians["numpy"]})
     return {
