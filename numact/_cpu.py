@@ -421,7 +421,9 @@ def map_row_loss(f, writes):
     z[o, :, i], t[o, :, i], w[0, :, 0], gx[o, :, i], gy[o, :, i], gz[o, :, i], s_r, write_grads,
     *args) with s_r = scale[r] / divisor (scale 1-D or 0-d, divisor 0-d) and the class weights
     w as a (1, C, 1) array, as on CUDA. ``writes`` = (losses,
-    grads): write ℓ itself, and the gradients; the partial sums of ℓ are always written."""
+    grads): write ℓ itself, and the gradients; the partial sums of ℓ are always written.
+    Without gradients, gx is a scratch row of n (one per chunk of rows), which a row function
+    may use as its gradient pass would (cross_entropy keeps its exponentials there)."""
     write_losses, write_grads = writes
 
     @njit(parallel=True, cache=True, error_model="numpy")
@@ -430,11 +432,13 @@ def map_row_loss(f, writes):
         inverse = 1.0 / divisor[()]  # one division per call, not per element
         for k in prange(partial.size):
             acc = 0.0
+            scratch = np.empty((1, 0 if write_grads else x.shape[1]), x.dtype)
             for r in range(k * ROW_CHUNK, min(rows, (k + 1) * ROW_CHUNK)):
                 o, i = r // inner, r % inner
                 s = at(scale, r) * inverse
-                loss = f(x[o, :, i], y[o, :, i], z[o, :, i], t[o, :, i], w[0, :, 0], gx[o, :, i],
-                         gy[o, :, i], gz[o, :, i], s, write_grads, *args)
+                loss = f(x[o, :, i], y[o, :, i], z[o, :, i], t[o, :, i], w[0, :, 0],
+                         gx[o, :, i] if write_grads else scratch[0], gy[o, :, i], gz[o, :, i], s,
+                         write_grads, *args)
                 acc += loss
                 if write_losses:
                     losses[r] = loss
@@ -445,9 +449,11 @@ def map_row_loss(f, writes):
             inverse = 1.0 / divisor[()]
             for k in loop(partial.size):
                 acc = 0.0
+                scratch = np.empty((1, 0 if write_grads else x.shape[1]), x.dtype)
                 for r in range(k * ROW_CHUNK, min(rows, (k + 1) * ROW_CHUNK)):
                     s = at(scale, r) * inverse
-                    loss = f(x[r], y[r], z[r], t[r], w[0], gx[r], gy[r], gz[r], s, write_grads, *args)
+                    loss = f(x[r], y[r], z[r], t[r], w[0], gx[r] if write_grads else scratch[0],
+                             gy[r], gz[r], s, write_grads, *args)
                     acc += loss
                     if write_losses:
                         losses[r] = loss

@@ -287,7 +287,7 @@ def _sum_exp_and_dot(g, x, m, sign):
 
 
 @jit(fastmath=REASSOCIATE)
-def _row_sum(x):
+def row_sum(x):
     total = 0.0
     for i in range(x.shape[0]):
         total += x[i]
@@ -310,7 +310,7 @@ def softmax_row(x, y, sign):
     m = row_max(x, sign)
     for i in range(n):
         y[i] = exp(sign * x[i] - m)
-    total = _row_sum(y)
+    total = row_sum(y)
     for i in range(n):
         y[i] = y[i] / total
 
@@ -347,6 +347,6 @@ def log_softmax_backward_row(g, x, dx, sign):
         return
     m = row_max(x, sign)
     total = sum_exp(x, m, sign)
-    g_sum = _row_sum(g)
+    g_sum = row_sum(g)
     for i in range(x.shape[0]):
         dx[i] = g[i] - exp(x[i] - m) / total * g_sum

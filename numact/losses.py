@@ -17,7 +17,7 @@ divides by max(x(1 − x), 1e-12) although its loss clamps the logs at −100).
 
 from ._jit import REASSOCIATE, jit
 from ._primitives import exp, inf, like, log, log1p, maximum, sqrt
-from .activations import row_max, sum_exp, logsigmoid, sigmoid
+from .activations import row_sum, row_max, sum_exp, logsigmoid, sigmoid
 
 BCE_LOG_FLOOR = -100.0  # PyTorch clamps both logs of binary_cross_entropy at −100
 BCE_GRAD_EPS = 9.999999960041972e-13  # and its gradient's denominator x(1 − x) at float32(1e-12)
@@ -149,13 +149,24 @@ def nll_loss_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index):
 
 
 @jit
-def _log_sum_exp(x):
+def _log_sum_exp(x, e):
     """log Σ e^x = m + log Σ e^(x − m), m the row maximum, replaced by 0 where it is infinite
-    (as PyTorch's logsumexp): a class of −inf adds nothing, a row of −inf gives −inf. Both
-    passes run over a row in cache and vectorise (see activations.row_max and sum_exp)."""
-    m = row_max(x, like(x[0], 1))
+    (as PyTorch's logsumexp): a class of −inf adds nothing, a row of −inf gives −inf. Returns
+    (log Σ e^x, m as replaced). Where ``e`` holds a row (the gradient's, or the CPU kernels'
+    scratch), e^(x − m) is stored there, for the gradient to use, and summed from there, so
+    that the loss is the same bits whether or not a gradient is made; else it is summed as
+    it is computed (CUDA's forward, one thread a row: the same order either way). Every pass
+    runs over a row in cache and vectorises (see activations.row_max and sum_exp)."""
+    one = like(x[0], 1)
+    m = row_max(x, one)
     shift = m if abs(m) != inf else like(m, 0)
-    return shift + log(sum_exp(x, shift, like(x[0], 1)))
+    if e.shape[0] == x.shape[0]:
+        for c in range(x.shape[0]):
+            e[c] = exp(x[c] - shift)
+        total = row_sum(e)
+    else:
+        total = sum_exp(x, shift, one)
+    return shift + log(total), total
 
 
 @jit(fastmath=REASSOCIATE)
@@ -179,8 +190,9 @@ def cross_entropy_index_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index
     ℓ = (1 − ε)·w_k·(lse − x_k) + (ε/C)·Σ_c w_c(lse − x_c),  lse = log Σ_c e^(x_c)
     ∂ℓ/∂x_c = (1 − ε)·w_k·(p_c − [c = k]) + (ε/C)·(W·p_c − w_c),  p = softmax(x), W = Σ w
 
-    0 where k is ignore_index. The row is read from memory once: lse (and the sums) and the
-    gradient are passes over it in cache.
+    0 where k is ignore_index. The row is read from memory once, and each e^(x_c − m) is
+    computed once (into gx): max, exponentials, sum and the gradient are passes over it in
+    cache. gx may be x itself: x_k and the sums over x are read before gx is written.
     """
     k = t[0]
     n = x.shape[0]
@@ -188,22 +200,24 @@ def cross_entropy_index_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index
         if grad:
             _zero(gx)
         return 0.0
-    lse = _log_sum_exp(x)
-    wk = (1.0 - smoothing) * w[k]
-    loss = wk * (lse - x[k])
+    xk = x[k]
     w_sum = 0.0
+    wx_sum = 0.0
     if smoothing > 0:
         w_sum, wx_sum = _weighted_sums(x, w, t[:0], 0.0)
+    lse, total = _log_sum_exp(x, gx)
+    wk = (1.0 - smoothing) * w[k]
+    loss = wk * (lse - xk)
+    if smoothing > 0:
         loss += smoothing / n * (w_sum * lse - wx_sum)
     if grad:
-        # s·(w_k'·p_c + (ε/C)(W·p_c − w_c)) = scale_p·p_c − scale_w·w_c, in x's type: the
-        # pass over the row then runs at x's SIMD width, as PyTorch's does.
+        # s·(w_k'·p_c + (ε/C)(W·p_c − w_c)) = scale_p·e_c − scale_w·w_c with p_c = e_c/Σe, in
+        # x's type: the pass over the row then runs at x's SIMD width, as PyTorch's does.
         one = like(x[0], 1)
-        lse_x = like(one, lse)
-        scale_p = like(one, s * (wk + smoothing / n * w_sum))
+        scale_p = like(one, s * (wk + smoothing / n * w_sum) / total)
         scale_w = like(one, s * smoothing / n)
         for c in range(n):
-            gx[c] = scale_p * exp(x[c] - lse_x) - scale_w * w[c]
+            gx[c] = scale_p * gx[c] - scale_w * w[c]
         gx[k] -= like(one, s * wk)
     return loss
 
@@ -215,18 +229,18 @@ def cross_entropy_probs_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index
     ℓ = Σ_c a_c(lse − x_c) = A·lse − Σ_c a_c·x_c,  a_c = w_c·t'_c,  A = Σ a
     ∂ℓ/∂x_c = A·p_c − a_c
 
-    The row is read from memory once; lse, A and Σ a·x and the gradient are passes over it
-    in cache.
+    The row is read from memory once and each exponential computed once, as in
+    cross_entropy_index_row.
     """
     n = x.shape[0]
-    lse = _log_sum_exp(x)
     a_sum, ax_sum = _weighted_sums(x, w, t, smoothing)
+    lse, total = _log_sum_exp(x, gx)
     if grad:
         one = like(x[0], 1)  # the pass runs in x's type (see cross_entropy_index_row)
-        lse_x, scale_p = like(one, lse), like(one, s * a_sum)
+        scale_p = like(one, s * a_sum / total)
         keep, spread = like(one, s * (1.0 - smoothing)), like(one, s * smoothing / n)
         for c in range(n):
-            gx[c] = scale_p * exp(x[c] - lse_x) - w[c] * (t[c] * keep + spread)
+            gx[c] = scale_p * gx[c] - w[c] * (t[c] * keep + spread)
     return a_sum * lse - ax_sum
 
 
