@@ -13,8 +13,15 @@ from numba import njit, prange, types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
+from ._cache import keyed
 from ._jit import REASSOCIATE, SOURCE_STAMP
 from ._primitives import at
+
+
+def _njit(**options):
+    """``numba.njit`` for a launcher: cached on disk, safely for several processes (_cache),
+    with NumPy's error model (division by zero gives inf or NaN, and loops vectorise)."""
+    return lambda fn: keyed(njit(cache=True, error_model="numpy", **options)(fn))
 
 
 def asarray(obj) -> np.ndarray:
@@ -64,8 +71,8 @@ def _twin(make, size, recipe=None, **options):
     results are the same bits. ``recipe`` = (factory, arguments) that return this launcher:
     the single-threaded build then pickles as that call, so that a cached kernel that calls it
     (``small_loss``) loads in a new process (see ``_jit.jit``)."""
-    threaded = njit(parallel=True, cache=True, error_model="numpy", **options)(make(prange))
-    single = njit(cache=True, error_model="numpy", **options)(make(range))
+    threaded = _njit(parallel=True, **options)(make(prange))
+    single = _njit(**options)(make(range))
     if recipe is not None:
         reference = (_single_of, (*recipe, SOURCE_STAMP))
         single.__reduce_ex__ = lambda protocol: reference
@@ -412,7 +419,7 @@ def make(kernel, check, arity):
     namespace = dict(globals())
     exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - the signature varies
     entry = namespace["make"](map_loss(f, writes).single, check, arity)
-    return njit(cache=True, error_model="numpy")(entry)
+    return _njit()(entry)
 
 
 @cache
@@ -426,7 +433,7 @@ def map_row_loss(f, writes):
     may use as its gradient pass would (cross_entropy keeps its exponentials there)."""
     write_losses, write_grads = writes
 
-    @njit(parallel=True, cache=True, error_model="numpy")
+    @_njit(parallel=True)
     def strided(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args):
         inner = x.shape[2]
         inverse = 1.0 / divisor[()]  # one division per call, not per element
@@ -512,10 +519,10 @@ def make(kernel, classes):
     namespace = dict(globals())
     exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - as in small_loss
     entry = namespace["make"](map_row_loss(f, writes).single, target == "classes")
-    return njit(cache=True, error_model="numpy")(entry)
+    return _njit()(entry)
 
 
-@njit(cache=True, error_model="numpy")
+@_njit()
 def _sum(partial):
     total = 0.0
     for k in range(partial.size):
@@ -523,7 +530,7 @@ def _sum(partial):
     return total
 
 
-@njit(cache=True, error_model="numpy")
+@_njit()
 def sum_partials(result, partial, divisor):
     """result[0] = Σ partial / divisor (0-d), summed in order."""
     result[0] = _sum(partial) / divisor[()]
@@ -536,7 +543,7 @@ def check_classes(t: np.ndarray, w: np.ndarray, ignore_index: int, classes: int)
     return _check_classes(total.reshape(1), t, w, ignore_index, classes), total
 
 
-@njit(cache=True, error_model="numpy")
+@_njit()
 def _check_classes(total, t, w, ignore_index, classes):
     for r in range(t.size):
         k = t[r]
@@ -553,7 +560,7 @@ def first_outside(a: np.ndarray, low: float, high: float) -> int:
     return _first_outside(a.reshape(a.size), low, high)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@_njit(parallel=True)
 def _first_outside(a, low, high):
     # A vectorised or-reduction per chunk, in parallel; then the first flagged chunk, scanned.
     chunks = -(-a.size // CHUNK)

@@ -12,6 +12,7 @@ import numpy as np
 from numba import config, cuda, float64
 
 from . import _primitives
+from ._cache import keyed
 from ._primitives import at
 
 _primitives.register_cuda()
@@ -36,6 +37,12 @@ else:
         """Row (o, :, i) of a 3-D array, inlined in Numba's IR: a compiled device function
         may not return a view."""
         return a[o, :, i]
+
+
+def _kernel(fn):
+    """``cuda.jit`` for a launcher's kernel: cached on disk (per compute capability), safely
+    for several processes (numact._cache)."""
+    return keyed(cuda.jit(cache=True)(fn))
 
 
 def is_device_array(obj) -> bool:
@@ -162,7 +169,7 @@ def parameters(args: tuple, dtype) -> tuple:
 def map_unary(f, arity):
     """out[i] = f(x[i], *args) over flat arrays (args: ``arity`` values)."""
 
-    @cuda.jit(cache=True)
+    @_kernel
     def kernel(out, x, args):
         for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
             out[i] = f(x[i], *args)
@@ -174,7 +181,7 @@ def map_unary(f, arity):
 def map_binary(f, arity):
     """out[i] = f(g[i], x[i], *args) over flat arrays (args: ``arity`` values)."""
 
-    @cuda.jit(cache=True)
+    @_kernel
     def kernel(out, g, x, args):
         for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
             out[i] = f(g[i], x[i], *args)
@@ -186,7 +193,7 @@ def map_binary(f, arity):
 def map_rows(f, arity):
     """f(x[o, :, i], out[o, :, i], *args) for every row of (outer, n, inner) arrays: a thread a row."""
 
-    @cuda.jit(cache=True)
+    @_kernel
     def kernel(out, x, args):
         inner = x.shape[2]
         for r in range(cuda.grid(1), x.shape[0] * inner, cuda.gridsize(1)):
@@ -200,7 +207,7 @@ def map_rows(f, arity):
 def map_rows_binary(f, arity):
     """f(g[o, :, i], x[o, :, i], out[o, :, i], *args) for every row: a thread a row."""
 
-    @cuda.jit(cache=True)
+    @_kernel
     def kernel(out, g, x, args):
         inner = x.shape[2]
         for r in range(cuda.grid(1), x.shape[0] * inner, cuda.gridsize(1)):
@@ -214,7 +221,7 @@ def map_rows_binary(f, arity):
 def map_channels(f):
     """out[o, c, i] = f(x[o, c, i], w[c]) over (outer, channels, inner) arrays."""
 
-    @cuda.jit(cache=True)
+    @_kernel
     def kernel(out, x, w):
         channels, inner = x.shape[1], x.shape[2]
         for k in range(cuda.grid(1), x.size, cuda.gridsize(1)):
@@ -228,7 +235,7 @@ def map_channels(f):
 def map_channels_binary(f):
     """out[o, c, i] = f(g[o, c, i], x[o, c, i], w[c]) over (outer, channels, inner) arrays."""
 
-    @cuda.jit(cache=True)
+    @_kernel
     def kernel(out, g, x, w):
         channels, inner = x.shape[1], x.shape[2]
         for k in range(cuda.grid(1), x.size, cuda.gridsize(1)):
@@ -264,7 +271,7 @@ def sum_channels(f):
     """total[c] = Σ_{o, i} f(g[o, c, i], x[o, c, i]) in float64: a block per channel, each
     thread summing a strided share, then the block's shares added in a fixed order."""
 
-    @cuda.jit(cache=True)
+    @_kernel
     def kernel(total, g, x):
         partial = cuda.shared.array(THREADS, float64)
         t = cuda.threadIdx.x
@@ -308,7 +315,7 @@ def map_loss(f, writes):
     and ∂b, grads 2) times scale[i] / divisor (0-d)."""
     sum_losses, write_losses, grads = writes
 
-    @cuda.jit(cache=True)
+    @_kernel
     def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, n, args):
         shared = cuda.shared.array(THREADS, float64)
         acc = 0.0
@@ -339,7 +346,7 @@ def map_row_loss(f, writes):
     the gradients; a partial sum of ℓ per block is always written."""
     write_losses, write_grads = writes
 
-    @cuda.jit(cache=True)
+    @_kernel
     def kernel(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args):
         shared = cuda.shared.array(THREADS, float64)
         inner = x.shape[2]
@@ -360,7 +367,7 @@ def map_row_loss(f, writes):
     return _on_partials(kernel)
 
 
-@cuda.jit(cache=True)
+@_kernel
 def _sum_partials(result, partial, divisor):
     shared = cuda.shared.array(THREADS, float64)
     acc = 0.0
@@ -376,7 +383,7 @@ def sum_partials(result, partial, divisor) -> None:
     _sum_partials[1, THREADS](result, partial, divisor)
 
 
-@cuda.jit(cache=True)
+@_kernel
 def _check_classes(stats, t, w, ignore_index, classes):
     shared = cuda.shared.array(THREADS, float64)
     acc = 0.0
@@ -401,7 +408,7 @@ def check_classes(t, w, ignore_index: int, classes: int):
     return (-1 if first_bad == np.inf else int(first_bad)), from_host(np.array(total))
 
 
-@cuda.jit(cache=True)
+@_kernel
 def _first_outside(found, a, low, high):
     for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
         if not (a[i] >= low and a[i] <= high):
