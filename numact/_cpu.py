@@ -15,7 +15,7 @@ from numba.extending import overload
 
 from ._cache import keyed
 from ._jit import REASSOCIATE, SOURCE_STAMP
-from ._primitives import at
+from ._primitives import at, store_loss_element
 
 
 def _njit(**options):
@@ -368,13 +368,8 @@ def map_loss(f, writes):
                     loss, da, db = f(at(a, i), at(b, i), at(c, i), at(d, i), *args)
                     if sum_losses:
                         acc = _add(acc, loss)
-                    if write_losses:
-                        losses[i] = loss
-                    if grads:
-                        s = at(scale, i) * inverse
-                        grad_a[i] = da * s
-                        if grads == 2:
-                            grad_b[i] = db * s
+                    store_loss_element(i, loss, da, db, at(scale, i) * inverse, losses, grad_a, grad_b,
+                                       write_losses, grads)
                 partial[k] = acc
 
         return kernel

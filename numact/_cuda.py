@@ -13,7 +13,7 @@ from numba import config, cuda, float64
 
 from . import _primitives
 from ._cache import keyed
-from ._primitives import at
+from ._primitives import at, store_loss_element
 
 _primitives.register_cuda()
 
@@ -324,13 +324,8 @@ def map_loss(f, writes):
             loss, da, db = f(at(a, i), at(b, i), at(c, i), at(d, i), *args)
             if sum_losses:
                 acc += loss
-            if write_losses:
-                losses[i] = loss
-            if grads:
-                s = at(scale, i) * inverse
-                grad_a[i] = da * s
-                if grads == 2:
-                    grad_b[i] = db * s
+            store_loss_element(i, loss, da, db, at(scale, i) * inverse, losses, grad_a, grad_b,
+                               write_losses, grads)
         acc = _block_sum(shared, acc)
         if cuda.threadIdx.x == 0:
             partial[cuda.blockIdx.x] = acc

@@ -119,12 +119,33 @@ def _at_typer(a, i):
 numba.extending.overload(at)(_at_typer)
 
 
+def store_loss_element(i, loss, da, db, s, losses, grad_a, grad_b, write_losses, grads):
+    """What an element-wise loss kernel writes at element i, on either target: ℓ where it
+    writes the losses, and s·∂a (grads 1; and s·∂b, grads 2). write_losses and grads are the
+    kernel's constants, so the branches compile away. Plain Python, like ``at``: the CUDA
+    simulator runs it on its own arrays; compiled code takes it through the overloads."""
+    if write_losses:
+        losses[i] = loss
+    if grads:
+        grad_a[i] = da * s
+        if grads == 2:
+            grad_b[i] = db * s
+
+
+def _store_typer(i, loss, da, db, s, losses, grad_a, grad_b, write_losses, grads):
+    return store_loss_element
+
+
+numba.extending.overload(store_loss_element, jit_options={"forceinline": True})(_store_typer)
+
+
 def register_cuda() -> None:
     """Make the primitives callable in ``@cuda.jit`` kernels; called when numba.cuda loads."""
     from numba.cuda.extending import overload
 
     overload(like, target="cuda")(_like_typer)
     overload(at, target="cuda")(_at_typer)
+    overload(store_loss_element, target="cuda")(_store_typer)
     for name, primitive in zip(_TRANSCENDENTALS, (exp, expm1, log, log1p, tanh, erf, erfc, sin, cos)):
         overload(primitive, target="cuda")(_cuda_typer(name))
     overload(maximum, target="cuda")(_maximum_cuda)
