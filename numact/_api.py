@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _cpu
-from ._dtypes import compute_dtype, result_dtype
+from ._dtypes import NATIVE, compute_dtype, result_dtype
 from .operators import Activation
 
 
@@ -166,6 +166,23 @@ def _arity(op: Activation) -> int:
     return len(op.params) + len(op.fixed)
 
 
+def remember(memo: dict, values: tuple, dtype: np.dtype, make):
+    """memo[values, dtype] = make(), the kernel parameters of a short path; None where the
+    short path does not apply: dtype not float32/float64 (native), values that cannot be a
+    key, or values make() refuses (the general path then says what is wrong)."""
+    if dtype not in NATIVE:
+        return None
+    try:
+        hash(values)
+        made = make()
+    except (TypeError, ValueError):
+        return None
+    if len(memo) > 1024:
+        memo.clear()
+    memo[values, dtype] = made
+    return made
+
+
 def elementwise(op: Activation):
     """The forward and backward calls of an element-wise operator, ``(x, values, out)`` and
     ``(g, x, values, out)``, ``values`` the user's parameters in order.
@@ -184,27 +201,14 @@ def elementwise(op: Activation):
     prepared: dict = {}  # (values, dtype) → the checked parameters as the CPU kernels take them
     ndarray, empty, serial_below = np.ndarray, np.empty, _cpu.SERIAL_BELOW
 
-    def parameters(values, dtype):
-        """The kernel parameters for plain arrays of ``dtype``, or None: not a plain dtype, or
-        values the dictionary cannot hold (the general path checks those)."""
-        if dtype.char not in "fd" or not dtype.isnative:
-            return None
-        try:
-            hash(values)
-        except TypeError:
-            return None
-        if len(prepared) > 1024:
-            prepared.clear()
-        p = prepared[values, dtype] = _cpu.parameters(_kernel_args(op, values, dtype), dtype)
-        return p
-
     def short(kernels, values, x, *inputs):
         """The kernel's result on plain arrays (``inputs`` as it reads them, x last), or None
         where the general path must run."""
         try:
             p = prepared[values, x.dtype]
         except (KeyError, TypeError):
-            p = parameters(values, x.dtype)
+            p = remember(prepared, values, x.dtype,
+                         lambda: _cpu.parameters(_kernel_args(op, values, x.dtype), x.dtype))
             if p is None:
                 return None
         y = empty(x.shape, x.dtype)
@@ -251,58 +255,53 @@ def _rows_shape(name: str, shape: tuple, axis: Any) -> tuple[int, int, int]:
     return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
 
 
-_PLAIN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def rowwise(op: Activation):
     """The forward and backward calls of a row-wise operator, ``(x, axis, out)`` and
     ``(g, x, axis, out)``. Plain arrays (C-contiguous float32 or float64 NumPy arrays, the
     backward's two alike, rows along the last axis, without ``out``) take a short path, as in
     ``elementwise``; everything else the general path."""
     arity = _arity(op)
-    forward_kernels = _cpu.map_rows(op.forward, arity).unit
-    backward_kernels = _cpu.map_rows_binary(op.backward, arity).unit
-    prepared = {dtype: _cpu.parameters(_kernel_args(op, (), dtype), dtype) for dtype in _PLAIN_DTYPES}
+    forward_kernels = _cpu.map_rows(op.forward, arity).unit.builds
+    backward_kernels = _cpu.map_rows_binary(op.backward, arity).unit.builds
+    prepared = {dtype: _cpu.parameters(_kernel_args(op, (), dtype), dtype) for dtype in NATIVE}
     ndarray, empty, serial_below = np.ndarray, np.empty, _cpu.SERIAL_BELOW
 
-    def forward(x, axis, out):
-        if (out is None and type(x) is ndarray and type(axis) is int and x.ndim and x.size
-                and (axis == -1 or axis == x.ndim - 1) and x.flags.c_contiguous):
-            p = prepared.get(x.dtype)
-            if p is not None:
-                y = empty(x.shape, x.dtype)
-                kernel = forward_kernels.single if x.size < serial_below else forward_kernels.threaded
-                if x.ndim == 2:
-                    kernel(y, x, p)
-                else:
-                    n = x.shape[-1]
-                    kernel(y.reshape(-1, n), x.reshape(-1, n), p)
-                return y
-        call = _Call(op.name, x)
+    def short(kernels, axis, x, *inputs):
+        """The kernel's result on plain arrays (``inputs`` as it reads them, x last), or None
+        where the general path must run."""
+        if not (type(axis) is int and x.ndim and x.size and (axis == -1 or axis == x.ndim - 1)):
+            return None
+        p = prepared.get(x.dtype)
+        if p is None:
+            return None
+        y = empty(x.shape, x.dtype)
+        kernel = kernels[x.size >= serial_below]
+        if x.ndim == 2:
+            kernel(y, *inputs, p)
+        else:
+            n = x.shape[-1]
+            kernel(y.reshape(-1, n), *[a.reshape(-1, n) for a in inputs], p)
+        return y
+
+    def general(name, map_kernel, axis, out, x, g=None):
+        call = _Call(name, x, g)
         rows = _rows_shape(call.name, call.shape, axis)
         args = call.target.parameters(_kernel_args(op, (), call.compute), call.compute)
-        kernel = call.target.map_rows(op.forward, arity)
+        kernel = map_kernel(call.target)(op.forward if g is None else op.backward, arity)
         return call.launch(kernel, call.output(out), rows, call.inputs, args)
 
+    def forward(x, axis, out):
+        if (out is None and type(x) is ndarray and x.flags.c_contiguous
+                and (y := short(forward_kernels, axis, x, x)) is not None):
+            return y
+        return general(op.name, lambda target: target.map_rows, axis, out, x)
+
     def backward(g, x, axis, out):
-        if (out is None and type(x) is ndarray and type(g) is ndarray and type(axis) is int and x.ndim and x.size
-                and (axis == -1 or axis == x.ndim - 1) and g.dtype == x.dtype and g.shape == x.shape
-                and x.flags.c_contiguous and g.flags.c_contiguous):
-            p = prepared.get(x.dtype)
-            if p is not None:
-                dx = empty(x.shape, x.dtype)
-                kernel = backward_kernels.single if x.size < serial_below else backward_kernels.threaded
-                if x.ndim == 2:
-                    kernel(dx, g, x, p)
-                else:
-                    n = x.shape[-1]
-                    kernel(dx.reshape(-1, n), g.reshape(-1, n), x.reshape(-1, n), p)
-                return dx
-        call = _Call(f"{op.name}_backward", x, g)
-        rows = _rows_shape(call.name, call.shape, axis)
-        args = call.target.parameters(_kernel_args(op, (), call.compute), call.compute)
-        kernel = call.target.map_rows_binary(op.backward, arity)
-        return call.launch(kernel, call.output(out), rows, call.inputs, args)
+        if (out is None and type(x) is ndarray and type(g) is ndarray and g.dtype == x.dtype
+                and g.shape == x.shape and x.flags.c_contiguous and g.flags.c_contiguous
+                and (dx := short(backward_kernels, axis, x, g, x)) is not None):
+            return dx
+        return general(f"{op.name}_backward", lambda target: target.map_rows_binary, axis, out, x, g)
 
     return forward, backward
 
@@ -343,7 +342,7 @@ def channelwise(op: Activation):
     def plain(x, weight):
         """x's (outer, channels, inner) shape, where x and the weight are plain; else None."""
         if (type(x) is ndarray and type(weight) is ndarray and x.ndim >= 2 and weight.ndim == 1
-                and x.dtype == weight.dtype and x.dtype in _PLAIN_DTYPES and weight.shape[0] == x.shape[1]
+                and x.dtype == weight.dtype and x.dtype in NATIVE and weight.shape[0] == x.shape[1]
                 and x.flags.c_contiguous and weight.flags.c_contiguous):
             return _channels_shape(x.shape)
         return None

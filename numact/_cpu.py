@@ -113,6 +113,10 @@ def _unpack(p, count):
     return namespace["unpack"]
 
 
+def _size(out, *arrays):
+    return out.size
+
+
 @cache
 def map_unary(f, arity):
     """out[i] = f(x[i], *p) over flat arrays, p the ``arity`` parameters."""
@@ -125,7 +129,7 @@ def map_unary(f, arity):
 
         return kernel
 
-    return _twin(make, lambda out, x, p: x.size)
+    return _twin(make, _size)
 
 
 @cache
@@ -140,7 +144,7 @@ def map_binary(f, arity):
 
         return kernel
 
-    return _twin(make, lambda out, g, x, p: x.size)
+    return _twin(make, _size)
 
 
 def _as_rows(a):
@@ -160,10 +164,6 @@ def _by_layout(strided, unit, rows):
 
     launch.strided, launch.unit = strided, unit
     return launch
-
-
-def _size(out, *arrays):
-    return out.size
 
 
 @cache
@@ -377,6 +377,35 @@ def map_loss(f, writes):
     return _twin(make, lambda *arguments: arguments[-2], recipe=(map_loss, (f, writes)))
 
 
+def _inlined(kernel):
+    """An uncached copy of a launcher's one-thread kernel, for an entry to call: compiled in
+    the entry's own process, it is inlined there. A cached kernel would be called by its symbol
+    name, which numba numbers per process, so a kernel loaded from another process's cache
+    can share its name with a different kernel here, and the call can land on that one
+    (measured: fused losses summed by a backward kernel, 0.0 for NaN, with two pytest workers
+    filling a fresh cache). It pickles as the kernel does, so entries stay keyed by it."""
+    copy = njit(error_model="numpy", forceinline=True)(kernel.py_func)
+    copy.__reduce_ex__ = kernel.__reduce_ex__
+    return copy
+
+
+def _entry(source, *closure):
+    """The function that ``make(*closure)`` in ``source`` returns, compiled. The source is
+    compiled as if written in this file, and the entry closes over what makes it differ, so that
+    numba caches it on disk and keys the cache by the kernel it calls."""
+    namespace = dict(globals())
+    exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - the signature varies
+    return _njit()(namespace["make"](*closure))
+
+
+@njit(error_model="numpy", forceinline=True)
+def _as_0d(value, like):
+    """value as a 0-d array of like's dtype: the kernels take scale and divisor so."""
+    a = np.empty((), like.dtype)
+    a[()] = value
+    return a
+
+
 @cache
 def small_loss(f, writes, count, arity, check):
     """A whole element-wise loss call on one thread: the kernel of map_loss(f, writes) (the
@@ -400,21 +429,13 @@ def make(kernel, check, arity):
         unused = np.empty(1, dtype)
         {"".join(f"{name} = unused; " for name in ("losses", "grad_a", "grad_b") if name not in outs)}
         {"".join(f"{name} = one; " for name in ("b", "c", "d")[count - 1:])}
-        scale0 = np.empty((), dtype)
-        scale0[()] = scale
-        divisor0 = np.empty(())
-        divisor0[()] = divisor
         partial = np.empty(-(-a.size // CHUNK))
-        kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale0, divisor0, a.size, unpack(p, arity))
+        kernel(partial, losses, grad_a, grad_b, a, b, c, d, _as_0d(scale, a), _as_0d(divisor, partial),
+               a.size, unpack(p, arity))
         return -1, _sum(partial) / divisor
     return entry
 """
-    # Compiled as if written in this file, and closed over what makes it differ, so that numba
-    # caches it on disk and keys the cache by the kernel it calls.
-    namespace = dict(globals())
-    exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - the signature varies
-    entry = namespace["make"](map_loss(f, writes).single, check, arity)
-    return _njit()(entry)
+    return _entry(source, _inlined(map_loss(f, writes).single), check, arity)
 
 
 @cache
@@ -502,22 +523,16 @@ def make(kernel, classes):
         {"".join(f"{name} = x; " for name in ("y", "z")[inputs - 1:])}
         {"t2 = t.reshape((rows, 1))" if target else "t2 = none"}
         {"" if write_losses else "losses = np.empty(1, dtype)"}
-        scale0 = np.empty((), dtype)
-        scale0[()] = scale
-        divisor0 = np.empty(())
-        divisor0[()] = divisor
         partial = np.empty(-(-rows // ROW_CHUNK))
-        kernel(partial, losses, gx, gy, gz, x, y, z, t2, w, scale0, divisor0, rows, args)
+        kernel(partial, losses, gx, gy, gz, x, y, z, t2, w, _as_0d(scale, x), _as_0d(divisor, partial),
+               rows, args)
         return -1, _sum(partial) / divisor
     return entry
 """
-    namespace = dict(globals())
-    exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - as in small_loss
-    entry = namespace["make"](map_row_loss(f, writes).single, target == "classes")
-    return _njit()(entry)
+    return _entry(source, _inlined(map_row_loss(f, writes).single), target == "classes")
 
 
-@_njit()
+@njit(error_model="numpy", forceinline=True)  # not cached: inlined where it is called (see _inlined)
 def _sum(partial):
     total = 0.0
     for k in range(partial.size):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-_NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
+NATIVE = (np.dtype(np.float32), np.dtype(np.float64))  # computed as they are
 
 
 def result_dtype(op_name: str, arg_name: str, dtype) -> np.dtype:
@@ -12,7 +12,7 @@ def result_dtype(op_name: str, arg_name: str, dtype) -> np.dtype:
     promoted as NumPy promotes them for ``np.exp``. Anything else is a TypeError.
     """
     dtype = np.dtype(dtype)
-    if dtype in _NATIVE or dtype == np.float16:
+    if dtype in NATIVE or dtype == np.float16:
         return dtype
     if dtype.kind in "biu":
         return np.promote_types(dtype, np.float16)
@@ -24,4 +24,4 @@ def result_dtype(op_name: str, arg_name: str, dtype) -> np.dtype:
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
     """The dtype the kernels run in for a result of ``dtype``: float16 runs in float32."""
-    return dtype if dtype in _NATIVE else np.dtype(np.float32)
+    return dtype if dtype in NATIVE else np.dtype(np.float32)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _cpu
-from ._api import _buffer, _grad_output, _input, _output, _target
+from ._api import _buffer, _grad_output, _input, _output, _target, remember
 from ._dtypes import compute_dtype, result_dtype
 from .operators import Loss
 
@@ -348,9 +348,9 @@ def _short_path(op: Loss):
     ``_cpu.small_row_loss``) after the few checks such arrays need: on a few elements a call's
     time is mostly its own Python. ``short(arrays, weights, values, reduction, g, want_loss,
     want_grads)`` gives the loss, the gradients, or (loss, gradients), or None where the
-    general path must run (which then also raises what is to be raised). Plain: NumPy arrays of one float32 or float64 dtype,
-    fewer than ``_cpu.SERIAL_BELOW`` elements, no weights, and grad_output a number
-    (reduction='none': no backward here). The inputs have one shape: any for the element-wise
+    general path must run (which then also raises what is to be raised). Plain: NumPy arrays
+    of one float32 or float64 dtype, fewer than ``_cpu.SERIAL_BELOW`` elements, no weights,
+    and grad_output a number (reduction='none': no backward here). The inputs have one shape: any for the element-wise
     losses, (rows, n) C-contiguous for the others, whose target is one int64 class index (or
     one label) per row."""
     ndarray, empty, array, small = np.ndarray, np.empty, np.array, _cpu.SERIAL_BELOW
@@ -371,17 +371,10 @@ def _short_path(op: Loss):
         return entry
 
     def parameters(values, dtype):
-        if dtype.char not in "fd" or not dtype.isnative:
-            return None
-        try:
-            hash(values)
-            args = tuple(p.kernel_value(op.name, v) for p, v in zip(op.params, values))
-        except (TypeError, ValueError):
-            return None  # the general path says what is wrong
-        if len(prepared) > 1024:
-            prepared.clear()
-        args = prepared[values, dtype] = _cpu.parameters(args, dtype) if kind == "elementwise" else args
-        return args
+        """The kernel's parameters for these values: an array for the element-wise kernels, the
+        checked values as they are for the row kernels (which the general path passes alike)."""
+        args = tuple(p.kernel_value(op.name, v) for p, v in zip(op.params, values))
+        return _cpu.parameters(args, dtype) if kind == "elementwise" else args
 
     int64 = np.dtype(np.int64)
     labels = -1 if op.target else len(op.arrays)  # where the target sits, if it is one per row
@@ -416,7 +409,7 @@ def _short_path(op: Loss):
         try:
             p = prepared[values, dtype]
         except (KeyError, TypeError):
-            p = parameters(values, dtype)
+            p = remember(prepared, values, dtype, lambda: parameters(values, dtype))
             if p is None:
                 return None
         if reduction == "mean":
