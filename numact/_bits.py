@@ -103,3 +103,56 @@ def fma(typingctx, a, b, c):
         return builder.call(fn, args)
 
     return a(a, b, c), codegen
+
+
+def _order_mask(builder, bits, int_type, width):
+    """All ones below the sign bit where ``bits`` is negative, else 0."""
+    return builder.and_(builder.ashr(bits, int_type(width - 1)), int_type((1 << (width - 1)) - 1))
+
+
+@intrinsic
+def ordered(typingctx, x):
+    """An integer key ordered as the floats are (−0 just below +0): x's bits with the
+    magnitude's bits flipped where x is negative. A max over keys is an integer max, which
+    the loop vectoriser keeps in several SIMD registers at once (a float max reduction that
+    keeps NaN is one long dependency chain). Meaningless for NaN: see ``magnitude``."""
+    if x not in _LAYOUT:
+        return None
+    bits = _LAYOUT[x][0]
+
+    def codegen(context, builder, signature, args):
+        int_type = context.get_value_type(bits)
+        value = builder.bitcast(args[0], int_type)
+        return builder.xor(value, _order_mask(builder, value, int_type, bits.bitwidth))
+
+    return bits(x), codegen
+
+
+@intrinsic
+def from_ordered(typingctx, key, like):
+    """The float of ``like``'s type whose ``ordered`` key is ``key`` (the map is its own
+    inverse)."""
+    if like not in _LAYOUT or key != _LAYOUT[like][0]:
+        return None
+
+    def codegen(context, builder, signature, args):
+        int_type = context.get_value_type(key)
+        value = builder.xor(args[0], _order_mask(builder, args[0], int_type, key.bitwidth))
+        return builder.bitcast(value, context.get_value_type(like))
+
+    return like(key, like), codegen
+
+
+@intrinsic
+def magnitude(typingctx, x):
+    """|x|'s bits as an integer: above inf's exactly for NaN."""
+    if x not in _LAYOUT:
+        return None
+    bits = _LAYOUT[x][0]
+
+    def codegen(context, builder, signature, args):
+        int_type = context.get_value_type(bits)
+        value = builder.bitcast(args[0], int_type)
+        return builder.and_(value, int_type((1 << (bits.bitwidth - 1)) - 1))
+
+    return bits(x), codegen

@@ -81,6 +81,42 @@ for _name, _primitive in zip(_TRANSCENDENTALS, (exp, expm1, log, log1p, tanh, er
     numba.extending.overload(_primitive, jit_options=_vmath.INLINED)(_cpu_typer(_name))
 
 
+def row_max(x, sign):
+    """max over a row (at least one element) of sign·x; NaN if the row holds a NaN, as in
+    PyTorch."""
+    m = sign * x[0]  # plain Python, and CUDA's code: a thread a row
+    for i in range(1, x.shape[0]):
+        m = maximum(m, sign * x[i])
+    return m
+
+
+def _row_max_cpu(x, sign):
+    # An integer max over keys ordered as the floats are, beside one over the magnitudes' bits
+    # that finds a NaN: both SIMD, several registers at once (2.5× a float max that keeps NaN).
+    def impl(x, sign):
+        first = sign * x[0]
+        key, size = _bits.ordered(first), _bits.magnitude(first)
+        for i in range(1, x.shape[0]):
+            v = sign * x[i]
+            key = max(key, _bits.ordered(v))
+            size = max(size, _bits.magnitude(v))
+        nan = size > _bits.magnitude(like(first, inf))
+        return like(first, math.nan) if nan else _bits.from_ordered(key, first)
+
+    return impl
+
+
+def spare(row, other):
+    """Whether a row function may keep values in ``row`` before a last pass that reads
+    ``other``: on the CPU, when the two are not the same memory (in place); never on CUDA,
+    a thread a row, which recomputes instead (nor in the simulator, which stands for it)."""
+    return False
+
+
+def _spare_cpu(row, other):
+    return lambda row, other: row.ctypes.data != other.ctypes.data
+
+
 def like(x, value):
     """``value`` as a number of ``x``'s float type.
 
@@ -100,6 +136,8 @@ def _like_typer(x, value):
 
 
 numba.extending.overload(like)(_like_typer)
+numba.extending.overload(row_max, jit_options=_vmath.INLINED)(_row_max_cpu)
+numba.extending.overload(spare, jit_options=_vmath.INLINED)(_spare_cpu)
 
 
 def at(a, i):
@@ -149,4 +187,6 @@ def register_cuda() -> None:
     for name, primitive in zip(_TRANSCENDENTALS, (exp, expm1, log, log1p, tanh, erf, erfc, sin, cos)):
         overload(primitive, target="cuda")(_cuda_typer(name))
     overload(maximum, target="cuda")(_maximum_cuda)
+    overload(row_max, target="cuda")(lambda x, sign: row_max)
+    overload(spare, target="cuda")(lambda row, other: spare)
 

@@ -160,7 +160,7 @@ def reduce_ln2(x, tail, tail_lo, ln2):
 @vmath
 def exp_tail(x, tail, tail_lo, coefficients, ln2):
     """e^(x + tail + tail_lo), x within the finite range of exp, tail_lo ≪ tail (−0 for none:
-    adding it then compiles to nothing)."""
+    x + (−0) is x for every x, so adding it compiles to nothing; +0 would not)."""
     n, r = reduce_ln2(x, tail, tail_lo, ln2)
     p = like(x, 1) + (r + r * r * horner(r, coefficients))  # the 1 added last: one rounding
     half = round_to_int(n * like(x, 0.5))
@@ -171,7 +171,7 @@ def exp_tail(x, tail, tail_lo, coefficients, ln2):
 @vmath
 def exp_(x, coefficients, ln2, bounds):
     """e^x"""
-    y = exp_tail(clamp(x, like(x, bounds[0]), like(x, bounds[1])), like(x, 0), like(x, -0.0),
+    y = exp_tail(clamp(x, like(x, bounds[0]), like(x, bounds[1])), like(x, -0.0), like(x, -0.0),
                  coefficients, ln2)
     return y if x == x else x
 
@@ -181,7 +181,7 @@ def expm1_(x, coefficients, ln2, low, high):
     """e^x − 1 = 2^n(p + 1) − 1 with p = e^r − 1, written as 2·(p·2^(n−1) + (2^(n−1) − ½)):
     exactly p for n = 0 (no cancellation near 0), and finite up to the overflow threshold."""
     xc = clamp(x, like(x, low), like(x, high))
-    n, r = reduce_ln2(xc, like(x, 0), like(x, -0.0), ln2)
+    n, r = reduce_ln2(xc, like(x, -0.0), like(x, -0.0), ln2)
     p = r + r * r * horner(r, coefficients)
     half = exp2i(n - like(x, 1))
     y = (p * half + (half - like(x, 0.5))) * like(x, 2)

@@ -7,7 +7,7 @@ kernels write them, so NaN inputs and the kinks get the same values as in PyTorc
 """
 
 from ._jit import REASSOCIATE, jit
-from ._primitives import cos, erfc, exp, expm1, like, log, log1p, maximum, sin, tanh
+from ._primitives import cos, erfc, exp, expm1, like, log, log1p, maximum, row_max, sin, spare, tanh
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -256,15 +256,6 @@ def sine_backward(g, x, w0):
 # (in place), so each output element is written only after the reads it depends on.
 
 
-@jit
-def row_max(x, sign):
-    """max over the row of sign·x; NaN if the row holds a NaN, as in PyTorch."""
-    m = sign * x[0]
-    for i in range(1, x.shape[0]):
-        m = maximum(m, sign * x[i])
-    return m
-
-
 @jit(fastmath=REASSOCIATE)
 def sum_exp(x, m, sign):
     """Σ_i e^(sign·x_i − m) in float64 (partial sums side by side: vectorised)."""
@@ -294,12 +285,21 @@ def row_sum(x):
     return total
 
 
+@jit(fastmath=REASSOCIATE)
+def _row_dot(a, b):
+    total = 0.0
+    for i in range(a.shape[0]):
+        total += a[i] * b[i]
+    return total
+
+
 @jit
 def softmax_row(x, y, sign):
     """y = softmax(sign·x) = e^(sign·x_i − m)/Σ_j e^(sign·x_j − m), m the row maximum.
 
-    Subtracting m keeps every exponent ≤ 0 (no overflow); the sum is taken in float64.
-    sign = −1 gives softmin. A row of −inf gives NaN, as in PyTorch.
+    Subtracting m keeps every exponent ≤ 0 (no overflow); the sum is taken in float64 and
+    its reciprocal rounded to x's type, as PyTorch does (a multiply a element, not a
+    division). sign = −1 gives softmin. A row of −inf gives NaN, as in PyTorch.
     """
     n = x.shape[0]
     if n == 0:
@@ -310,23 +310,35 @@ def softmax_row(x, y, sign):
     m = row_max(x, sign)
     for i in range(n):
         y[i] = exp(sign * x[i] - m)
-    total = row_sum(y)
+    inverse = like(m, 1.0 / row_sum(y))
     for i in range(n):
-        y[i] = y[i] / total
+        y[i] = y[i] * inverse
 
 
 @jit
 def softmax_backward_row(g, x, dx, sign):
-    # dx = sign·y·(g − Σ g·y), y = softmax(sign·x) recomputed, so no row is stored.
+    # dx = sign·y·(g − Σ g·y), y = softmax(sign·x) recomputed. Where dx is not g's memory the
+    # exponentials are kept in it (computed once); else, and on CUDA, computed twice.
     n = x.shape[0]
     if n == 0:
         return
     m = row_max(x, sign)
-    total, dot = _sum_exp_and_dot(g, x, m, sign)
-    mean_g = dot / total
-    for i in range(n):
-        y = exp(sign * x[i] - m) / total
-        dx[i] = sign * y * (g[i] - mean_g)
+    stash = spare(dx, g)
+    if stash:
+        for i in range(n):
+            dx[i] = exp(sign * x[i] - m)
+        total = row_sum(dx)
+        dot = _row_dot(g, dx)
+    else:
+        total, dot = _sum_exp_and_dot(g, x, m, sign)
+    scale = like(m, sign / total)
+    mean_g = like(m, dot / total)
+    if stash:
+        for i in range(n):
+            dx[i] = scale * dx[i] * (g[i] - mean_g)
+    else:
+        for i in range(n):
+            dx[i] = scale * exp(sign * x[i] - m) * (g[i] - mean_g)
 
 
 @jit
@@ -342,11 +354,22 @@ def log_softmax_row(x, y, sign):
 
 @jit
 def log_softmax_backward_row(g, x, dx, sign):
-    # dx = g − softmax(x)·Σ g
-    if x.shape[0] == 0:
+    # dx = g − softmax(x)·Σ g; the exponentials kept in dx where it is not g's memory.
+    n = x.shape[0]
+    if n == 0:
         return
     m = row_max(x, sign)
-    total = sum_exp(x, m, sign)
-    g_sum = row_sum(g)
-    for i in range(x.shape[0]):
-        dx[i] = g[i] - exp(x[i] - m) / total * g_sum
+    stash = spare(dx, g)
+    if stash:
+        for i in range(n):
+            dx[i] = exp(x[i] - m)
+        total = row_sum(dx)
+    else:
+        total = sum_exp(x, m, sign)
+    scale = like(m, row_sum(g) / total)
+    if stash:
+        for i in range(n):
+            dx[i] = g[i] - dx[i] * scale
+    else:
+        for i in range(n):
+            dx[i] = g[i] - exp(x[i] - m) * scale

@@ -16,8 +16,8 @@ divides by max(x(1 − x), 1e-12) although its loss clamps the logs at −100).
 """
 
 from ._jit import REASSOCIATE, jit
-from ._primitives import exp, inf, like, log, log1p, maximum, sqrt
-from .activations import row_sum, row_max, sum_exp, logsigmoid, sigmoid
+from ._primitives import exp, inf, like, log, log1p, maximum, row_max, sqrt
+from .activations import row_sum, sum_exp, logsigmoid, sigmoid
 
 BCE_LOG_FLOOR = -100.0  # PyTorch clamps both logs of binary_cross_entropy at −100
 BCE_GRAD_EPS = 9.999999960041972e-13  # and its gradient's denominator x(1 − x) at float32(1e-12)
