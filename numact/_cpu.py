@@ -555,13 +555,15 @@ def check_classes(t: np.ndarray, w: np.ndarray, ignore_index: int, classes: int)
 
 @_njit()
 def _check_classes(total, t, w, ignore_index, classes):
+    acc = 0.0  # in a register: a sum into total[0] would go through memory at every element
     for r in range(t.size):
         k = t[r]
         if k == ignore_index:
             continue
         if k < 0 or k >= classes:
             return r
-        total[0] += w[k]
+        acc += w[k]
+    total[0] = acc
     return -1
 
 
