@@ -93,7 +93,7 @@ class Progress:
         sys.stderr.flush()
 
 
-def interleaved_medians(calls: dict, repeat: int, budget: float = 1.0) -> dict:
+def interleaved_medians(calls: dict, repeat: int, budget: float = 0.5) -> dict:
     """Median seconds of each call, timed in turns (a, b, c, a, b, c, ...) after a warm-up of
     each: a slow spell of the machine then lands on every side alike, not on whichever was
     timed during it. A side whose calls have taken ``budget`` seconds stops after 3 turns."""
