@@ -111,24 +111,6 @@ def _order_mask(builder, bits, int_type, width):
 
 
 @intrinsic
-def ordered(typingctx, x):
-    """An integer key ordered as the floats are (−0 just below +0): x's bits with the
-    magnitude's bits flipped where x is negative. A max over keys is an integer max, which
-    the loop vectoriser keeps in several SIMD registers at once (a float max reduction that
-    keeps NaN is one long dependency chain). Meaningless for NaN: see ``magnitude``."""
-    if x not in _LAYOUT:
-        return None
-    bits = _LAYOUT[x][0]
-
-    def codegen(context, builder, signature, args):
-        int_type = context.get_value_type(bits)
-        value = builder.bitcast(args[0], int_type)
-        return builder.xor(value, _order_mask(builder, value, int_type, bits.bitwidth))
-
-    return bits(x), codegen
-
-
-@intrinsic
 def from_ordered(typingctx, key, like):
     """The float of ``like``'s type whose ``ordered`` key is ``key`` (the map is its own
     inverse)."""
@@ -143,16 +125,37 @@ def from_ordered(typingctx, key, like):
     return like(key, like), codegen
 
 
-@intrinsic
-def magnitude(typingctx, x):
-    """|x|'s bits as an integer: above inf's exactly for NaN."""
-    if x not in _LAYOUT:
-        return None
-    bits = _LAYOUT[x][0]
+def _integer_view(name, doc, transform):
+    """An intrinsic from a float to an integer of its width: transform(builder, bits, int_type,
+    width) of the float's bits."""
 
-    def codegen(context, builder, signature, args):
-        int_type = context.get_value_type(bits)
-        value = builder.bitcast(args[0], int_type)
-        return builder.and_(value, int_type((1 << (bits.bitwidth - 1)) - 1))
+    def typer(typingctx, x):
+        if x not in _LAYOUT:
+            return None
+        bits = _LAYOUT[x][0]
 
-    return bits(x), codegen
+        def codegen(context, builder, signature, args):
+            int_type = context.get_value_type(bits)
+            value = builder.bitcast(args[0], int_type)
+            return transform(builder, value, int_type, bits.bitwidth)
+
+        return bits(x), codegen
+
+    typer.__name__ = typer.__qualname__ = name
+    typer.__doc__ = doc
+    return intrinsic(typer)
+
+
+ordered = _integer_view(
+    "ordered",
+    """An integer key ordered as the floats are (−0 just below +0): x's bits with the
+    magnitude's bits flipped where x is negative. A max over keys is an integer max, which
+    the loop vectoriser keeps in several SIMD registers at once (a float max reduction that
+    keeps NaN is one long dependency chain). Meaningless for NaN: see ``magnitude``.""",
+    lambda builder, value, int_type, width: builder.xor(
+        value, _order_mask(builder, value, int_type, width)))
+
+magnitude = _integer_view(
+    "magnitude",
+    """|x|'s bits as an integer: above inf's exactly for NaN.""",
+    lambda builder, value, int_type, width: builder.and_(value, int_type((1 << (width - 1)) - 1)))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from numba import njit
 
+from numact._primitives import row_max
 from numact.bench import ulp
 
 pytestmark = pytest.mark.cpu_only
@@ -74,3 +75,28 @@ def test_a_loop_over_it_vectorises(name, dtype):
     asm = loop.inspect_asm(loop.signatures[0])
     assert re.search(r"\b(zmm|ymm)\d+", asm), f"no SIMD registers in the loop over {name}"
     assert not re.search(r"call\w*\s+\w*(exp|log|tanh|erf|sin|cos)", asm)
+
+
+@njit
+def _row_max(x, sign):
+    return row_max(x, sign)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_the_row_maximum_is_the_float_maximum_and_nan_where_a_nan_is(dtype):
+    # The CPU's row maximum is an integer max over keys ordered as the floats are.
+    rng = np.random.default_rng(0)
+    tiny = np.finfo(dtype).smallest_subnormal
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, tiny, -tiny, 1e-30, -1e30], dtype)
+    negative_nan = np.copysign(np.array(np.nan, dtype), -1)
+    for n in (1, 2, 7, 64, 1000):
+        for _ in range(20):
+            x = rng.choice(np.concatenate([rng.standard_normal(50).astype(dtype), specials]), n)
+            for sign in (dtype(1), dtype(-1)):
+                expected = (sign * x).max()
+                got = _row_max(x, sign)
+                assert got == expected and np.signbit(got) == np.signbit(expected) or expected == 0
+        for nan in (np.array(np.nan, dtype), negative_nan):
+            x = rng.standard_normal(n).astype(dtype)
+            x[rng.integers(n)] = nan
+            assert np.isnan(_row_max(x, dtype(1))) and np.isnan(_row_max(x, dtype(-1)))
