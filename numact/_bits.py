@@ -4,9 +4,10 @@ Each works on float32 (with int32 bits) and float64 (with int64 bits), and compi
 integer instructions that LLVM's loop vectoriser turns into SIMD code.
 """
 
+import llvmlite.binding
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
+from numba.core import cgutils, config
 from numba.extending import intrinsic
 
 # (integer type, mantissa bits, exponent bias) of each float type
@@ -29,6 +30,42 @@ def exp2i(typingctx, k):
         return builder.bitcast(n, context.get_value_type(k))
 
     return k(k), codegen
+
+
+# AVX-512's vscalefps/pd computes x·2^n, rounded once, in one instruction: LLVM emits it for
+# llvm.ldexp when numba compiles for this host (NUMBA_CPU_NAME unset) and the host has AVX-512.
+# Elsewhere LLVM would call libm's ldexp per element, so ldexp below multiplies instead.
+_SCALEF = config.CPU_NAME is None and bool(llvmlite.binding.get_host_cpu_features().get("avx512f"))
+
+
+@intrinsic
+def ldexp(typingctx, x, n):
+    """x·2^n rounded once, for an integral float n with |n| < 2·bias and x near 1: a subnormal
+    result rounds as the exact product would, an overflow gives inf. Without AVX-512: x·2^h·2^(n−h)
+    with h = ⌊n/2⌋, both factors normal, so only the second product rounds (the same bits)."""
+    if x not in _LAYOUT or n != x:
+        return None
+    bits, mantissa, bias = _LAYOUT[x]
+
+    def codegen(context, builder, signature, args):
+        value, exponent = args
+        float_type = context.get_value_type(x)
+        if _SCALEF:
+            k = builder.fptosi(exponent, ir.IntType(32))
+            suffix = "f32" if x == types.float32 else "f64"
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(float_type, [float_type, ir.IntType(32)]),
+                f"llvm.ldexp.{suffix}.i32")
+            return builder.call(fn, [value, k])
+        int_type = context.get_value_type(bits)
+        k = builder.fptosi(exponent, int_type)
+        half = builder.ashr(k, int_type(1))
+        for part in (half, builder.sub(k, half)):
+            factor = builder.shl(builder.add(part, int_type(bias)), int_type(mantissa))
+            value = builder.fmul(value, builder.bitcast(factor, float_type))
+        return value
+
+    return x(x, n), codegen
 
 
 @intrinsic

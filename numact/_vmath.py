@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ._bits import clear_low_bits, exp2i, fma, split_exponent
+from ._bits import clear_low_bits, exp2i, fma, ldexp, split_exponent
 from ._coefficients import (ERFC_CHEBYSHEV_32, ERFC_CHEBYSHEV_64, ERFC_LIMIT_32, ERFC_LIMIT_64,
                             ERFC_SPLIT_32, ERFC_SPLIT_64, ERFC_T_RANGE_32, ERFC_T_RANGE_64, PIO2_PIECES,
                             TANH_CHEBYSHEV_32, TANH_CHEBYSHEV_64, TANH_SPLIT)
@@ -163,9 +163,7 @@ def exp_tail(x, tail, tail_lo, coefficients, ln2):
     x + (−0) is x for every x, so adding it compiles to nothing; +0 would not)."""
     n, r = reduce_ln2(x, tail, tail_lo, ln2)
     p = like(x, 1) + (r + r * r * horner(r, coefficients))  # the 1 added last: one rounding
-    half = round_to_int(n * like(x, 0.5))
-    # 2^n as two factors, each a normal number, so that subnormal results round once.
-    return p * exp2i(half) * exp2i(n - half)
+    return ldexp(p, n)  # rounded once, also where e^x is subnormal
 
 
 @vmath
@@ -267,8 +265,7 @@ def erfc_large(z, linear, rest, t_range, split, limit, split_bits, exp_c, ln2):
     s = clear_low_bits(zc, split_bits)
     n, r = reduce_ln2(-(s * s), h_hi, ((s - zc) * (s + zc) + h_lo) + delta, ln2)
     q = r + r * r * horner(r, exp_c)  # e^r − 1
-    half = round_to_int(n * like(z, 0.5))
-    value = fma(t, q, t) * exp2i(half) * exp2i(n - half)  # t·e^r rounded once, then scaled
+    value = ldexp(fma(t, q, t), n)  # t·e^r rounded once, then scaled
     return value if z < like(z, limit) else like(z, 0)
 
 

@@ -2,8 +2,12 @@
 exactly right, and vectorised (no scalar libm call left in a loop over it)."""
 
 import math
+import os
 import re
+import subprocess
+import sys
 
+import llvmlite.binding
 import numpy as np
 import pytest
 from numba import njit
@@ -58,6 +62,34 @@ def test_subnormal_inputs_and_results():
     x = np.array([-740.0], np.float64)
     exact = np.exp(x.astype(np.longdouble)).astype(np.float64)
     np.testing.assert_allclose(ulp.evaluate("exp", x), exact, rtol=0, atol=2.0**-1074)
+
+
+_SCALE_CHECK = """
+import sys
+import numpy as np
+from numact import _bits
+from numact.bench import ulp
+assert not _bits._SCALEF  # NUMBA_CPU_NAME is set: the multiplying ldexp
+for dtype, low, high in ((np.float32, -110.0, 95.0), (np.float64, -760.0, 720.0)):
+    x = np.linspace(low, high, 20001, dtype=dtype)
+    for name in ("exp", "erfc"):
+        sys.stdout.write(ulp.evaluate(name, x).tobytes().hex() + "\\n")
+"""
+
+
+def test_ldexp_without_avx512_gives_the_same_bits(tmp_path):
+    # exp and erfc scale by 2^n through _bits.ldexp: one AVX-512 instruction (vscalef) when
+    # numba compiles for this host, two multiplies otherwise. Subnormal, normal and overflowing
+    # results must be the same bits either way.
+    env = {**os.environ, "NUMBA_CPU_NAME": llvmlite.binding.get_host_cpu_name(),
+           "NUMBA_CACHE_DIR": str(tmp_path)}
+    lines = subprocess.run([sys.executable, "-c", _SCALE_CHECK], env=env, check=True,
+                           capture_output=True, text=True).stdout.split()
+    expected = []
+    for dtype, low, high in ((np.float32, -110.0, 95.0), (np.float64, -760.0, 720.0)):
+        x = np.linspace(low, high, 20001, dtype=dtype)
+        expected += [ulp.evaluate(name, x).tobytes().hex() for name in ("exp", "erfc")]
+    assert lines == expected
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
