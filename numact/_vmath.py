@@ -84,11 +84,30 @@ def _linear_part(c, t_range, dtype):
     return tuple(pieces)
 
 
+def _monomial(c):
+    """The Chebyshev series Σ c_k·T_k(y) as a polynomial in y, highest degree first (for
+    ``horner``: half the operations of Clenshaw's recurrence), converted exactly and rounded
+    once per coefficient. The fits here are well conditioned in this form: Σ|coefficient| stays
+    below 0.34, so Horner's roundings stay at the size of Clenshaw's."""
+    powers = [[Fraction(1)], [Fraction(0), Fraction(1)]]  # T_0, T_1 as coefficient lists
+    while len(powers) < len(c):
+        a, b = powers[-1], powers[-2]  # T_(k+1) = 2y·T_k − T_(k−1)
+        powers.append([Fraction(0)] + [2 * v for v in a])
+        powers[-1] = [v - (b[j] if j < len(b) else 0) for j, v in enumerate(powers[-1])]
+    total = [Fraction(0)] * len(c)
+    for ck, tk in zip(c, powers):
+        for j, v in enumerate(tk):
+            total[j] += Fraction(ck) * v
+    return tuple(float(v) for v in reversed(total))
+
+
+TANH_POLY_32 = _monomial(TANH_CHEBYSHEV_32)
+TANH_POLY_64 = _monomial(TANH_CHEBYSHEV_64)
 # erfc's fitted h as its linear part and the rest of the series (see erfc_large)
 ERFC_LINEAR_32 = _linear_part(ERFC_CHEBYSHEV_32, ERFC_T_RANGE_32, np.float32)
 ERFC_LINEAR_64 = _linear_part(ERFC_CHEBYSHEV_64, ERFC_T_RANGE_64, np.float64)
-ERFC_REST_32 = (0.0, 0.0) + ERFC_CHEBYSHEV_32[2:]
-ERFC_REST_64 = (0.0, 0.0) + ERFC_CHEBYSHEV_64[2:]
+ERFC_REST_32 = _monomial((0.0, 0.0) + ERFC_CHEBYSHEV_32[2:])
+ERFC_REST_64 = _monomial((0.0, 0.0) + ERFC_CHEBYSHEV_64[2:])
 
 
 @vmath
@@ -98,10 +117,6 @@ def like(x, value):
 
 def horner(x, c):
     """c[0]·x^(n−1) + ... + c[n−1], in x's type."""
-
-
-def clenshaw(x, c):
-    """Σ_k c[k]·T_k(x), the Chebyshev series at x in [−1, 1]."""
 
 
 def _unrolled(name, lines):
@@ -117,16 +132,6 @@ def _unrolled(name, lines):
 def _horner(x, c):
     steps = [f"p = p * x + like(x, c[{k}])" for k in range(1, len(c))]
     return _unrolled("horner", ["p = like(x, c[0])", *steps, "return p"])
-
-
-@overload(clenshaw, jit_options=INLINED)
-def _clenshaw(x, c):
-    # b_k = 2x·b_(k+1) − b_(k+2) + c_k, down to k = 1; the sum is x·b_1 − b_2 + c_0.
-    steps = [f"b1, b2 = like(x, 2) * x * b1 - b2 + like(x, c[{k}]), b1"
-             for k in range(len(c) - 1, 0, -1)]
-    return _unrolled("clenshaw",
-                     ["b1 = like(x, 0)", "b2 = like(x, 0)", *steps,
-                      "return x * b1 - b2 + like(x, c[0])"])
 
 
 def round_to_int(x):
@@ -216,14 +221,14 @@ def log1p_(x, coefficients, ln2, subnormal):
 
 
 @vmath
-def tanh_(x, chebyshev, coefficients, ln2, clamp_at):
+def tanh_(x, polynomial, coefficients, ln2, clamp_at):
     """tanh x = x + x³·P(x²) for |x| < TANH_SPLIT (P a Chebyshev fit); beyond, tanh |x| =
     t/(t + 2), t = e^(2|x|) − 1, with |x| clamped where tanh rounds to 1 and the sign copied
     back."""
     a = abs(x)
     u = x * x
     scale = like(x, 2.0 / (TANH_SPLIT * TANH_SPLIT))
-    small = x + x * (u * clenshaw(u * scale - like(x, 1), chebyshev))
+    small = x + x * (u * horner(u * scale - like(x, 1), polynomial))
     a = a if a < like(x, clamp_at) else like(x, clamp_at)
     t = expm1_(a + a, coefficients, ln2, like(x, -1), like(x, 2 * clamp_at + 1))
     large = math.copysign(t / (t + like(x, 2)), x)
@@ -261,7 +266,7 @@ def erfc_large(z, linear, rest, t_range, split, limit, split_bits, exp_c, ln2):
     h_hi = a_hi + p
     w = h_hi - a_hi
     h_lo = (a_hi - (h_hi - w)) + (p - w)  # TwoSum: a_hi + p = h_hi + h_lo exactly
-    h_lo = h_lo + (fma(b_hi, t, -p) + (a_lo + (b_hi * (t * delta) + b_lo * t))) + clenshaw(y, rest)
+    h_lo = h_lo + (fma(b_hi, t, -p) + (a_lo + (b_hi * (t * delta) + b_lo * t))) + horner(y, rest)
     s = clear_low_bits(zc, split_bits)
     n, r = reduce_ln2(-(s * s), h_hi, ((s - zc) * (s + zc) + h_lo) + delta, ln2)
     q = r + r * r * horner(r, exp_c)  # e^r − 1
@@ -352,12 +357,12 @@ def log1p64(x):
 
 @vmath
 def tanh32(x):
-    return tanh_(x, TANH_CHEBYSHEV_32, EXPM1_32, LN2_32, TANH_CLAMP_32)
+    return tanh_(x, TANH_POLY_32, EXPM1_32, LN2_32, TANH_CLAMP_32)
 
 
 @vmath
 def tanh64(x):
-    return tanh_(x, TANH_CHEBYSHEV_64, EXPM1_64, LN2_64, TANH_CLAMP_64)
+    return tanh_(x, TANH_POLY_64, EXPM1_64, LN2_64, TANH_CLAMP_64)
 
 
 @vmath
