@@ -4,7 +4,8 @@ AVX2/AVX-512 code. (Numba's ``math.exp`` and friends are scalar libm calls, whic
 vectorises: PyPI's llvmlite has no SVML.)
 
 Every function is the textbook construction: reduce the argument exactly (Cody–Waite), evaluate
-a polynomial on the small remainder, scale back by building 2^n in the exponent bits. Special
+a polynomial on the small remainder, scale back by 2^n (``_bits.ldexp``, or 2^n built in the
+exponent bits). Special
 values (±0, ±inf, NaN, subnormals, overflow) are chosen by selects, not branches. Constants are
 rounded to the working type; polynomials are Taylor series cut where the next term is far below
 half an ulp, or Chebyshev fits from ``tools/fit_coefficients.py``. ``docs/ulp.md`` gives each
