@@ -5,11 +5,11 @@ vectorises: PyPI's llvmlite has no SVML.)
 
 Every function is the textbook construction: reduce the argument exactly (Cody–Waite), evaluate
 a polynomial on the small remainder, scale back by 2^n (``_bits.ldexp``, or 2^n built in the
-exponent bits). Special
-values (±0, ±inf, NaN, subnormals, overflow) are chosen by selects, not branches. Constants are
-rounded to the working type; polynomials are Taylor series cut where the next term is far below
-half an ulp, or Chebyshev fits from ``tools/fit_coefficients.py``. ``docs/ulp.md`` gives each
-function's measured error, made by ``tools/ulp_table.py``.
+exponent bits). Special values (±0, ±inf, NaN, subnormals, overflow) are chosen by selects, not
+branches. Constants are rounded to the working type; polynomials are Taylor series cut where
+the next term is far below half an ulp, or Chebyshev fits from ``tools/fit_coefficients.py``
+(evaluated in monomial form). ``docs/ulp.md`` gives each function's measured error, made by
+``python -m numact.bench.ulp`` (``make ulp``).
 
 ``_primitives`` puts these behind the names operators use; CUDA keeps libdevice's functions.
 """
