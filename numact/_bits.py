@@ -41,8 +41,9 @@ _SCALEF = config.CPU_NAME is None and bool(llvmlite.binding.get_host_cpu_feature
 @intrinsic
 def ldexp(typingctx, x, n):
     """x·2^n rounded once, for an integral float n with |n| < 2·bias and x near 1: a subnormal
-    result rounds as the exact product would, an overflow gives inf. Without AVX-512: x·2^h·2^(n−h)
-    with h = ⌊n/2⌋, both factors normal, so only the second product rounds (the same bits)."""
+    result rounds as the exact product would, an overflow gives inf. Without AVX-512:
+    x·2^h·2^(n−h) with h = ⌊n/2⌋, both factors normal, so only the second product rounds (the
+    same bits)."""
     if x not in _LAYOUT or n != x:
         return None
     bits, mantissa, bias = _LAYOUT[x]

@@ -91,10 +91,9 @@ def _monomial(c):
     once per coefficient. The fits here are well conditioned in this form: Σ|coefficient| stays
     below 0.34, so Horner's roundings stay at the size of Clenshaw's."""
     powers = [[Fraction(1)], [Fraction(0), Fraction(1)]]  # T_0, T_1 as coefficient lists
-    while len(powers) < len(c):
-        a, b = powers[-1], powers[-2]  # T_(k+1) = 2y·T_k − T_(k−1)
-        powers.append([Fraction(0)] + [2 * v for v in a])
-        powers[-1] = [v - (b[j] if j < len(b) else 0) for j, v in enumerate(powers[-1])]
+    while len(powers) < len(c):  # T_(k+1) = 2y·T_k − T_(k−1)
+        shifted, previous = [Fraction(0)] + powers[-1], powers[-2] + [Fraction(0)] * 2
+        powers.append([2 * u - v for u, v in zip(shifted, previous)])
     total = [Fraction(0)] * len(c)
     for ck, tk in zip(c, powers):
         for j, v in enumerate(tk):
