@@ -76,23 +76,25 @@ def _output(name: str, target, out: Any, shape: tuple, dtype: np.dtype, arg: str
     return out
 
 
-def _buffer(target, out, dtype: np.dtype, *inputs, in_place: bool = True):
+def _buffer(target, out, dtype: np.dtype, *inputs, in_place=True):
     """Where the kernel writes: ``out`` itself when it can, else a scratch array copied back.
 
     The kernel may write ``out`` directly when it is C-contiguous, of the compute dtype, and
     either separate from every input or exactly one of them (in place; only where
-    ``in_place``, for kernels that read each element before writing it). A partial overlap
-    would let a write land before a read of the same memory, so it goes through scratch.
+    ``in_place`` allows it, for kernels that read each element before writing it: True, False,
+    or one bool per input). A partial overlap would let a write land before a read of the same
+    memory, so it goes through scratch.
     """
     direct = target.is_c_contiguous(out) and out.dtype == dtype
+    allowed = in_place if isinstance(in_place, tuple) else (in_place,) * len(inputs)
     if target is _cpu and not any(np.may_share_memory(out, a) for a in inputs):
         inputs = ()  # NumPy tells cheaply that nothing overlaps
     if direct and out.size and inputs:
         start, end = target.data_pointer(out), target.data_pointer(out) + out.nbytes
-        for a in inputs:
+        for a, may_be in zip(inputs, allowed):
             a_start = target.data_pointer(a)
             overlaps = a_start < end and start < a_start + a.nbytes
-            if overlaps and not (in_place and a_start == start and a.nbytes == out.nbytes):
+            if overlaps and not (may_be and a_start == start and a.nbytes == out.nbytes):
                 direct = False
     if direct:
         return out, lambda: None
@@ -151,9 +153,10 @@ class _Call:
         """``out`` checked to fit (x's shape unless told), or a fresh result array."""
         return _output(self.name, self.target, out, self.shape if shape is None else shape, self.dtype, arg)
 
-    def launch(self, kernel, out, shape, inputs, *extra):
-        """kernel(result, *inputs, *extra) with every array seen as ``shape``; returns out."""
-        buf, finish = _buffer(self.target, out, self.compute, *inputs)
+    def launch(self, kernel, out, shape, inputs, *extra, in_place=True):
+        """kernel(result, *inputs, *extra) with every array seen as ``shape``; returns out.
+        ``in_place`` as for ``_buffer``."""
+        buf, finish = _buffer(self.target, out, self.compute, *inputs, in_place=in_place)
         kernel(buf.reshape(shape), *(a.reshape(shape) for a in inputs), *extra)
         finish()
         return out
@@ -288,7 +291,11 @@ def rowwise(op: Activation):
         rows = _rows_shape(call.name, call.shape, axis)
         args = call.target.parameters(_kernel_args(op, (), call.compute), call.compute)
         kernel = map_kernel(call.target)(op.forward if g is None else op.backward, arity)
-        return call.launch(kernel, call.output(out), rows, call.inputs, args)
+        # A backward into g's own memory runs through scratch: the row function then computes
+        # as it does into fresh memory (its exponentials kept in dx), so the two give the same
+        # bits by construction on every CPU, not by how LLVM happened to vectorise two loops.
+        in_place = True if g is None else (False, True)
+        return call.launch(kernel, call.output(out), rows, call.inputs, args, in_place=in_place)
 
     def forward(x, axis, out):
         if (out is None and type(x) is ndarray and x.flags.c_contiguous

@@ -386,10 +386,10 @@ def _short_path(op: Loss):
         for b in arrays[1:n_grads]:
             if type(b) is not ndarray or b.dtype != dtype or b.shape != shape or not b.flags.c_contiguous:
                 return False
-        if labels < 0:
+        if labels < 0:  # the entry reads one target per row: a C-contiguous vector
             t = arrays[labels]
             return (type(t) is ndarray and t.dtype == (int64 if kind == "class" else dtype)
-                    and t.shape == shape[:1])
+                    and t.shape == shape[:1] and t.flags.c_contiguous)
         return True
 
     def short(arrays, weights, values, reduction, g, want_loss, want_grads):

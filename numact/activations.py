@@ -318,7 +318,8 @@ def softmax_row(x, y, sign):
 @jit
 def softmax_backward_row(g, x, dx, sign):
     # dx = sign·y·(g − Σ g·y), y = softmax(sign·x) recomputed. Where dx is not g's memory the
-    # exponentials are kept in it (computed once); else, and on CUDA, computed twice.
+    # exponentials are kept in it (computed once); else, and on CUDA, computed twice. The CPU
+    # launch never passes g's memory as dx (numact._api.rowwise): it computes one way only.
     n = x.shape[0]
     if n == 0:
         return
@@ -354,7 +355,8 @@ def log_softmax_row(x, y, sign):
 
 @jit
 def log_softmax_backward_row(g, x, dx, sign):
-    # dx = g − softmax(x)·Σ g; the exponentials kept in dx where it is not g's memory.
+    # dx = g − softmax(x)·Σ g; the exponentials kept in dx where it is not g's memory (on the
+    # CPU always, as in softmax_backward_row).
     n = x.shape[0]
     if n == 0:
         return

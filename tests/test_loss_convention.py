@@ -47,6 +47,32 @@ def test_strided_inputs_give_the_contiguous_result(view):
             np.testing.assert_array_equal(to_host(s), to_host(c))
 
 
+
+TARGET_VIEWS = {
+    "negative stride": lambda t: np.flip(np.flip(t).copy()),
+    "every other": lambda t: np.repeat(t, 2)[::2],
+    "broadcast": lambda t: np.broadcast_to(t[:1], t.shape),
+}
+
+
+@pytest.mark.parametrize("view", TARGET_VIEWS)
+def test_a_target_in_any_layout_gives_the_contiguous_result(view):
+    """The class indices and the label vector, not only the input, in any layout: the short
+    path on small plain arrays once handed a strided target to a kernel that needs it
+    contiguous (a TypingError inside numba)."""
+    x, a, b = RNG.normal(size=(6, 5)), RNG.normal(size=(6, 4)), RNG.normal(size=(6, 4))
+    t, y = RNG.integers(0, 5, 6), RNG.choice([-1.0, 1.0], 6)
+    make = TARGET_VIEWS[view]
+    for name, arrays in [("cross_entropy", (x, t)), ("nll_loss", (x, t)), ("cosine_embedding_loss", (a, b, y))]:
+        for suffix, lead in [("", ()), ("_backward", (1.0,)), ("_forward_backward", ())]:
+            fn = getattr(numact, name + suffix)
+            viewed = [to_target(v) for v in arrays[:-1]] + [to_target(make(arrays[-1]))]
+            plain = [to_target(v) for v in arrays[:-1]] + [to_target(np.ascontiguousarray(make(arrays[-1])))]
+            got, want = fn(*lead, *viewed), fn(*lead, *plain)
+            for g_, w_ in zip(got if isinstance(got, tuple) else [got], want if isinstance(want, tuple) else [want]):
+                for gi, wi in zip(g_ if isinstance(g_, tuple) else [g_], w_ if isinstance(w_, tuple) else [w_]):
+                    np.testing.assert_array_equal(to_host(gi), to_host(wi), err_msg=f"{name}{suffix}")
+
 def test_out_receives_the_loss_and_the_gradient():
     x, y = RNG.normal(size=(5, 7)), RNG.normal(size=(5, 7))
     out = to_target(np.zeros((5, 7)))
