@@ -197,3 +197,97 @@ magnitude = _integer_view(
     "magnitude",
     """|x|'s bits as an integer: above inf's exactly for NaN.""",
     lambda builder, value, int_type, width: builder.and_(value, int_type((1 << (width - 1)) - 1)))
+
+
+# --- a scalar fall-back for rare lanes ------------------------------------------------------
+# A loop that calls a libm function for a few of its elements would not vectorise (the call
+# cannot be widened), or, where the call can be speculated, LLVM calls it for every element.
+# ``rare`` calls instead a function that LLVM knows has masked vector variants
+# (the "vector-function-abi-variant" attribute): the vectorised loop calls the variant once per
+# vector with the mask of the lanes that need it, and the variant returns at once when no lane
+# does (one call and a test per vector), else calls libm for the lanes that do.
+
+_VECTOR_WIDTHS = (2, 4, 8, 16)
+_RARE = ("sin", "cos")  # the libm functions ``rare`` calls
+
+
+def _define_rare(module: ir.Module, libm: str) -> ir.Function:
+    """``double numact_<libm>_rare(double)`` (libm's function), with its masked vector variants,
+    for every function of _RARE at once: their variants share the one list that keeps them."""
+    double = ir.DoubleType()
+    signature = ir.FunctionType(double, [double])
+    name = f"numact_{libm}_rare"
+    if name in module.globals:
+        return module.globals[name]
+    kept = []
+    for function in _RARE:
+        scalar = _define_scalar(module, f"numact_{function}_rare", function, signature)
+        kept += [_define_variant(module, scalar, width) for width in _VECTOR_WIDTHS]
+    # Nothing calls the variants until the vectoriser does: keep them from being removed first.
+    array = ir.ArrayType(ir.PointerType(), len(kept))
+    used = ir.GlobalVariable(module, array, "llvm.compiler.used")
+    used.linkage = "appending"
+    used.section = "llvm.metadata"
+    used.initializer = ir.Constant(array, kept)
+    return module.globals[name]
+
+
+def _define_scalar(module, name, libm, signature):
+    scalar = ir.Function(module, signature, name)
+    scalar.linkage = "linkonce_odr"
+    for attribute in ("nounwind", "readnone", "noinline"):
+        scalar.attributes.add(attribute)
+    variants = ",".join(f"_ZGV_LLVM_M{w}v_{name}({name}_v{w})" for w in _VECTOR_WIDTHS)
+    set.add(scalar.attributes, f'"vector-function-abi-variant"="{variants}"')  # a string attribute
+    library = cgutils.get_or_insert_function(module, signature, libm)
+    builder = ir.IRBuilder(scalar.append_basic_block())
+    builder.ret(builder.call(library, scalar.args))
+    return scalar
+
+
+def _define_variant(module, scalar, width):
+    """The masked variant of ``width`` lanes: returns x at once where the mask is empty, else
+    calls the scalar function for each lane of the mask."""
+    double = ir.DoubleType()
+    vector, mask_type = ir.VectorType(double, width), ir.VectorType(ir.IntType(1), width)
+    variant = ir.Function(module, ir.FunctionType(vector, [vector, mask_type]), f"{scalar.name}_v{width}")
+    variant.linkage = "linkonce_odr"
+    variant.attributes.add("nounwind")
+    variant.attributes.add("readnone")
+    entry, work, done = (variant.append_basic_block(b) for b in ("entry", "work", "done"))
+    x, mask = variant.args
+    builder = ir.IRBuilder(entry)
+    none = builder.icmp_unsigned("==", builder.bitcast(mask, ir.IntType(width)), ir.IntType(width)(0))
+    builder.cbranch(none, done, work)
+    builder = ir.IRBuilder(work)
+    y = x
+    for k in range(width):
+        lane, on = (builder.extract_element(v, ir.IntType(32)(k)) for v in (x, mask))
+        value = builder.call(scalar, [builder.select(on, lane, double(0.0))])
+        y = builder.insert_element(y, builder.select(on, value, lane), ir.IntType(32)(k))
+    builder.branch(done)
+    builder = ir.IRBuilder(done)
+    result = builder.phi(vector)
+    result.add_incoming(x, entry)
+    result.add_incoming(y, work)
+    builder.ret(result)
+    return variant
+
+
+def _rare(libm: str):
+    def typer(typingctx, x):
+        if x != types.float64:
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.call(_define_rare(builder.module, libm), args)
+
+        return types.float64(types.float64), codegen
+
+    typer.__name__ = typer.__qualname__ = f"{libm}_rare"
+    typer.__doc__ = f"""libm's {libm}(x) in float64, for the rare elements of a loop that need it."""
+    return intrinsic(typer)
+
+
+sin_rare = _rare("sin")
+cos_rare = _rare("cos")

@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ._bits import clear_low_bits, exp2i, fma, ldexp, split_exponent
+from ._bits import clear_low_bits, cos_rare, exp2i, fma, ldexp, sin_rare, split_exponent
 from ._coefficients import (ERFC_CHEBYSHEV_32, ERFC_CHEBYSHEV_64, ERFC_LIMIT_32, ERFC_LIMIT_64,
                             ERFC_SPLIT_32, ERFC_SPLIT_64, ERFC_T_RANGE_32, ERFC_T_RANGE_64, PIO2_PIECES,
                             TANH_CHEBYSHEV_32, TANH_CHEBYSHEV_64, TANH_SPLIT)
@@ -297,8 +297,10 @@ def erf_(x, erf_c, linear, rest, t_range, split, limit, split_bits, exp_c, ln2):
 @vmath
 def sin_cos_quadrant(x, sin_c, cos_c, shift):
     """sin x (shift 0) or cos x (shift 1), in float64: x = q·π/2 + r with π/2 in three 33-bit
-    pieces, then the Taylor series of sin r or cos r by the quadrant q + shift. Within the
-    ulp bound for |x| < SIN_LIMIT; beyond it the reduction loses bits and the result is NaN."""
+    pieces, then the Taylor series of sin r or cos r by the quadrant q + shift. The reduction is
+    exact for |x| < SIN_LIMIT; the rare elements beyond (and ±inf, NaN) take libm's sin or cos
+    (glibc's: Payne–Hanek reduction, under 1 ulp), called only for the lanes that need it
+    (``_bits.sin_rare``), so the common range stays SIMD code."""
     q = round_to_int(x * TWO_OVER_PI)
     r = (x - q * PIO2_PIECES[0]) - (q * PIO2_PIECES[1] + q * PIO2_PIECES[2])  # one rounding
     r2 = r * r
@@ -309,7 +311,9 @@ def sin_cos_quadrant(x, sin_c, cos_c, shift):
     y = cos_r if (k == 1.0 or k == 3.0) else sin_r
     y = -y if k >= 2.0 else y
     y = x if (x == 0 and shift == 0.0) else y  # sin(±0) = ±0
-    return y if abs(x) < SIN_LIMIT else NAN
+    if not abs(x) < SIN_LIMIT:
+        y = sin_rare(x) if shift == 0.0 else cos_rare(x)
+    return y
 
 
 # --- per dtype: the functions _primitives puts behind the operators' names ------------------
