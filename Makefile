@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-cpu test-cuda bench asv bench-pytest ulp clean
+.PHONY: test test-cpu test-cpu-other test-cuda fuzz bench asv bench-pytest ulp clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	touch $(STAMP)
 
-test: test-cpu test-cuda
+test: test-cpu test-cpu-other test-cuda
 
 # The CPU run mostly compiles kernels (a fresh clone has no cache): two pytest-xdist workers
 # halve it on two cores. The simulator run is bound by Python threads and stays in one process.
@@ -25,10 +25,25 @@ WORKERS ?= 2
 test-cpu: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(WORKERS)
 
+# The CPU kernels again under another code generation than the host's (tools/other_cpu.py: AVX2
+# code on an AVX-512 host, haswell's tuning on an AVX2 one), so that what would break the other
+# kind of host breaks here: the tests of numerics and of same-bits promises.
+OTHER_CPU_TESTS ?= tests/test_calling_convention.py tests/test_short_paths.py tests/test_vmath.py \
+	tests/test_numerics.py tests/test_activations.py tests/test_properties.py
+
+test-cpu-other: $(STAMP)
+	$(BIN)/python tools/other_cpu.py $(BIN)/python -m pytest -q -n $(WORKERS) $(OTHER_CPU_TESTS)
+
 # The CUDA kernels under Numba's simulator: its own process, since the variable must be set
 # before numba.cuda is imported.
 test-cuda: $(STAMP)
 	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -q
+
+# Property-based tests with many more examples than make test's (new ones each run), on the CPU
+# and under the simulator. FUZZ_ARGS for more, e.g. FUZZ_ARGS=--hypothesis-seed=1.
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest -q -n $(WORKERS) tests/test_properties.py --hypothesis-profile=fuzz $(FUZZ_ARGS)
+	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -q tests/test_properties.py --hypothesis-profile=fuzz $(FUZZ_ARGS)
 
 # The main job: every operator against NumPy and PyTorch, a table on stdout, JSON and a chart.
 bench: $(STAMP)

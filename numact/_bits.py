@@ -33,9 +33,11 @@ def exp2i(typingctx, k):
 
 
 # AVX-512's vscalefps/pd computes x·2^n, rounded once, in one instruction: LLVM emits it for
-# llvm.ldexp when numba compiles for this host (NUMBA_CPU_NAME unset) and the host has AVX-512.
-# Elsewhere LLVM would call libm's ldexp per element, so ldexp below multiplies instead.
-_SCALEF = config.CPU_NAME is None and bool(llvmlite.binding.get_host_cpu_features().get("avx512f"))
+# llvm.ldexp when numba compiles for this host (NUMBA_CPU_NAME and NUMBA_CPU_FEATURES unset) and
+# the host has AVX-512. Elsewhere LLVM would call libm's ldexp per element, so ldexp below
+# multiplies instead.
+_SCALEF = (config.CPU_NAME is None and config.CPU_FEATURES is None
+           and bool(llvmlite.binding.get_host_cpu_features().get("avx512f")))
 
 
 @intrinsic

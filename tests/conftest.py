@@ -6,8 +6,20 @@ import threading
 import traceback
 
 import numpy as np
+from hypothesis import HealthCheck, Phase, settings
 
 from support import TARGET
+
+# Property-based tests (tests/test_properties.py): "ci" for make test, the same examples every
+# run; "fuzz" for make fuzz, new random examples, many more. The simulator runs Python per GPU
+# thread, so it draws fewer.
+_QUIET = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
+settings.register_profile("ci", max_examples=80 if TARGET == "cpu" else 12, derandomize=True, deadline=None,
+                          suppress_health_check=_QUIET, print_blob=True,
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking in CI's time
+settings.register_profile("fuzz", max_examples=5000 if TARGET == "cpu" else 300, deadline=None,
+                          suppress_health_check=_QUIET, print_blob=True)
+settings.load_profile("ci")
 
 
 def _serialise_simulated_shared_arrays():

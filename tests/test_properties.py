@@ -1,0 +1,294 @@
+"""Property-based tests (Hypothesis) against PyTorch.
+
+Hypothesis draws an operator from the table, a shape (0-d, empty, size-1 axes), a dtype
+(float16/32/64, integers, bool), parameters across their valid ranges, values among ±0,
+subnormals, ±inf, NaN, huge and tiny numbers, and a layout for every array argument (inputs,
+grad_output, weights, targets, out). Every forward, backward and fused result must match
+PyTorch in float64 within the tolerances of the other tests (or PyTorch's own result in the
+same dtype), other dtypes must give the result of their promoted dtype, ``out=`` must receive
+the result, and no input may change unless ``out=`` names it.
+
+Profiles (tests/conftest.py): ``ci`` for ``make test``, ``fuzz`` for ``make fuzz``.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import assume, given, note
+from hypothesis import strategies as st
+
+import numact
+from layouts import LAYOUTS, lay_out, source_shape
+from loss_cases import Case, numact_call, torch_loss
+from numact.operators import ACTIVATIONS, LOSSES, REQUIRED
+from support import TARGET, assert_close, op_params, reference, to_host
+
+FLOATS = (np.float32, np.float64)
+OTHER_DTYPES = (np.float16, np.bool_, np.int8, np.uint8, np.int16, np.int32, np.int64)
+SHAPES = st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple) if TARGET == "cpu" else \
+    st.lists(st.integers(0, 3), min_size=0, max_size=2).map(tuple)
+SPECIALS = {
+    np.float32: [0.0, -0.0, 1e-45, -1e-45, 1.2e-38, 3e38, -3e38, 1e-30, 1e30, np.inf, -np.inf, np.nan],
+    np.float64: [0.0, -0.0, 5e-324, -5e-324, 2.3e-308, 1.7e308, -1.7e308, 1e-300, 1e300, np.inf, -np.inf, np.nan],
+}
+
+
+def values(dtype, shape, data, low=-30.0, high=30.0, specials=True):
+    """An array of ``shape`` of moderate numbers and, where ``specials``, the special ones."""
+    number = st.floats(low, high, width=64)
+    if specials and dtype in SPECIALS:
+        number = st.one_of(number, st.sampled_from(SPECIALS[dtype]), st.floats(allow_nan=True, width=32))
+    elif specials:
+        number = st.one_of(number, st.sampled_from([0.0, -0.0]))
+    flat = data.draw(st.lists(number, min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.array(flat, np.float64).astype(dtype).reshape(shape)
+
+
+def laid_out(data, dtype, shape, what, make=None):
+    """An array of ``shape`` in a drawn layout (its values drawn, or made by ``make(shape)``)."""
+    layout = data.draw(st.sampled_from(LAYOUTS), label=f"{what} layout")
+    src = source_shape(layout, shape, data.draw(st.integers(0, 3)))
+    a = make(src) if make is not None else values(dtype, src, data)
+    return lay_out(a, layout, shape)
+
+
+def host_copy(a):
+    return np.array(to_host(a), copy=True)
+
+
+def bits(a) -> np.ndarray:
+    """The bytes of an array's elements in C order, whatever its layout (NaN payloads too)."""
+    return np.ascontiguousarray(np.asarray(to_host(a))).reshape(-1).view(np.uint8)
+
+
+def assert_unchanged(before: dict, after: dict):
+    for name, old in before.items():
+        np.testing.assert_array_equal(bits(after[name]), bits(old), err_msg=f"{name} changed")
+
+
+def same_bits(a, b, what):
+    a, b = np.asarray(to_host(a)), np.asarray(to_host(b))
+    assert a.dtype == b.dtype and a.shape == b.shape, what
+    np.testing.assert_array_equal(bits(a), bits(b), err_msg=what)
+
+
+# --- activations ----------------------------------------------------------------------------
+
+
+def draw_params(data, op):
+    """The operator's parameters: default, example, or a value drawn from the valid range."""
+    params = {}
+    for p in op.params:
+        known = [v for v in (p.default, p.example) if v is not REQUIRED]
+        if isinstance(known[0], str):
+            value = data.draw(st.sampled_from(known), label=p.name)
+        else:
+            value = data.draw(st.one_of(st.sampled_from(known), st.floats(-4, 4).map(lambda v: round(v, 3))), label=p.name)
+        try:
+            p.kernel_value(op.name, value)
+        except ValueError:
+            assume(False)
+        params[p.name] = value
+    if op.name == "hardtanh":
+        assume(params["min_val"] < params["max_val"])
+    return params
+
+
+def torch_activation(op, x, g, params, weight=None):
+    """(forward, backward): PyTorch's results in x's dtype."""
+    if op.kind == "channelwise":
+        xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(weight, requires_grad=True)
+        y = F.prelu(xt, wt)
+        gx, gw = torch.autograd.grad(y, (xt, wt), torch.tensor(g), allow_unused=True)
+        return y.detach().numpy(), (gx.numpy(), (torch.zeros_like(wt) if gw is None else gw).numpy())
+    return reference(op, x, params), reference(op, x, params, g)
+
+
+ACTIVATION_OPS = st.sampled_from(ACTIVATIONS)
+
+
+@given(data=st.data())
+def test_an_activation_matches_torch_in_any_layout(data):
+    op = data.draw(ACTIVATION_OPS, label="op")
+    dtype = data.draw(st.sampled_from(FLOATS), label="dtype")
+    shape = data.draw(SHAPES, label="shape")
+    if op.kind == "rowwise" or op.kind == "channelwise":
+        assume(len(shape) >= 1)
+    params = op_params(op, draw_params(data, op))
+    if op.kind == "rowwise":
+        params["axis"] = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
+    x = laid_out(data, dtype, shape, "x")
+    g = laid_out(data, dtype, shape, "grad_output", lambda s: values(dtype, s, data, specials=False))
+    weight = None
+    if op.kind == "channelwise":
+        channels = shape[1] if len(shape) >= 2 else 1
+        weight = laid_out(data, dtype, (data.draw(st.sampled_from([1, channels])),), "weight",
+                          lambda s: values(dtype, s, data, -1, 1, specials=False))
+        params = {"weight": weight}
+    inputs = {"x": x, "grad_output": g, **({"weight": weight} if weight is not None else {})}
+    before = {k: host_copy(v) for k, v in inputs.items()}
+    forward, backward = getattr(numact, op.name), getattr(numact, op.name + "_backward")
+
+    y, dx = forward(x, **params), backward(g, x, **params)
+    assert_unchanged(before, inputs)
+
+    hx, hg = before["x"], before["grad_output"]
+    hw = None if weight is None else before["weight"]
+    truth = torch_activation(op, hx.astype(np.float64), hg.astype(np.float64), op_params(op, {} if weight is not None else params), None if hw is None else hw.astype(np.float64))
+    low = torch_activation(op, hx, hg, op_params(op, {} if weight is not None else params), hw)
+    ours = [(f"{op.name}", y, truth[0], low[0])]
+    if op.kind == "channelwise":
+        ours += [(f"{op.name}_backward x", dx[0], truth[1][0], low[1][0]),
+                 (f"{op.name}_backward weight", dx[1], truth[1][1], low[1][1])]
+    else:
+        ours += [(f"{op.name}_backward", dx, truth[1], low[1])]
+    for what, got, t, lo in ours:
+        got = to_host(got)
+        assert got.dtype == dtype and got.shape == t.shape, what
+        assert_close(got, t, lo, dtype, what, hx if got.shape == hx.shape else None)
+
+    # out= in a drawn layout, or an input itself (in place): the same bits as a fresh result
+    into = data.draw(st.sampled_from(["fresh", "x", "grad_output"] if op.kind != "channelwise" else ["fresh"]), label="out")
+    if into == "fresh":
+        out = laid_out(data, dtype, shape, "out", lambda s: np.zeros(s, dtype))
+        if TARGET == "cpu" and not out.flags.writeable:
+            return  # a broadcast out is refused (tested elsewhere)
+    else:
+        plain = {k: lay_out(v, "C", v.shape) for k, v in before.items()}
+        x, g = plain["x"], plain["grad_output"]
+        out = x if into == "x" else g
+    if op.kind == "channelwise":
+        assert forward(x, out=out, **params) is out
+        same_bits(out, y, f"{op.name} out=")
+        return
+    result = backward(g, x, **params, out=out)
+    assert result is out
+    same_bits(out, dx, f"{op.name}_backward out={into}")
+
+
+@given(data=st.data())
+def test_another_dtype_gives_the_result_of_its_promoted_dtype(data):
+    op = data.draw(st.sampled_from([op for op in ACTIVATIONS if op.kind != "channelwise"]), label="op")
+    dtype = data.draw(st.sampled_from(OTHER_DTYPES), label="dtype")
+    shape = data.draw(SHAPES, label="shape")
+    if op.kind == "rowwise":
+        assume(len(shape) >= 1)
+    params = op_params(op, draw_params(data, op))
+    if dtype == np.bool_:
+        x = laid_out(data, dtype, shape, "x", lambda s: values(np.float64, s, data, -1, 1, specials=False) > 0)
+    elif np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        x = laid_out(data, dtype, shape, "x", lambda s: np.array(
+            data.draw(st.lists(st.integers(max(info.min, -1000), min(info.max, 1000)),
+                               min_size=int(np.prod(s)), max_size=int(np.prod(s)))), dtype).reshape(s))
+    else:
+        x = laid_out(data, dtype, shape, "x")
+    host = np.asarray(to_host(x))
+    promoted = np.exp(np.zeros(1, dtype)).dtype
+    forward = getattr(numact, op.name)
+    y = to_host(forward(x, **params))
+    if dtype == np.float16:
+        expected = forward(host.astype(np.float32), **params).astype(np.float16)
+    else:
+        expected = forward(host.astype(promoted), **params)
+    same_bits(y, expected, f"{op.name} of {np.dtype(dtype).name}")
+
+
+# --- losses ---------------------------------------------------------------------------------
+
+LOSS_CASES = [case for op in LOSSES for case in [Case(op, {})]]
+
+
+def draw_loss_params(data, op):
+    params = {}
+    for p in op.params:
+        if p.name == "ignore_index":
+            params[p.name] = data.draw(st.sampled_from([-100, 1]), label=p.name)
+        elif isinstance(p.default, bool):
+            params[p.name] = data.draw(st.booleans(), label=p.name)
+        else:
+            value = data.draw(st.one_of(st.sampled_from([p.default, p.example]), st.floats(0.01, 3).map(lambda v: round(v, 3))), label=p.name)
+            try:
+                p.kernel_value(op.name, value)
+            except ValueError:
+                assume(False)
+            params[p.name] = value
+    return params
+
+
+def loss_arrays(data, case, dtype):
+    """The loss's arrays: an element-wise loss's of a drawn shape with special values (BCE's in
+    [0, 1]); a class or vector loss's from loss_cases (random seed), its input with specials."""
+    op = case.op
+    if op.kind == "elementwise":
+        shape = data.draw(SHAPES, label="shape")
+        probability = op.name == "binary_cross_entropy"
+        arrays = {}
+        for name in op.arrays:
+            if probability:
+                arrays[name] = values(dtype, shape, data, 0.0, 1.0, specials=False)
+            elif name == "target" and op.name == "margin_ranking_loss":
+                arrays[name] = np.array(data.draw(st.lists(st.sampled_from([-1.0, 1.0, 0.5]), min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))), dtype).reshape(shape)
+            elif name == "target" and op.name in ("binary_cross_entropy_with_logits", "kl_div"):
+                arrays[name] = values(dtype, shape, data, 0.0, 1.0, specials=False)
+            else:
+                arrays[name] = values(dtype, shape, data, -20, 20)
+        return arrays
+    arrays = case.arrays(dtype, seed=data.draw(st.integers(0, 2**16), label="seed"))
+    if op.name == "cross_entropy" and data.draw(st.booleans(), label="specials"):
+        x = arrays["input"]
+        k = data.draw(st.integers(0, x.size - 1))
+        x.flat[k] = data.draw(st.sampled_from([np.inf, -np.inf, np.nan, 1e30, -1e30, 0.0]))
+    return arrays
+
+
+@given(data=st.data())
+def test_a_loss_matches_torch_in_any_layout(data):
+    op = data.draw(st.sampled_from(LOSSES), label="loss")
+    dtype = data.draw(st.sampled_from(FLOATS), label="dtype")
+    params = draw_loss_params(data, op)
+    weights = data.draw(st.sampled_from([(), op.weights]), label="weights") if op.weights else ()
+    probs = op.probs_math is not None and params.get("ignore_index", -100) < 0 and data.draw(st.booleans(), label="probs")
+    case = Case(op, params, weights, probs)
+    if op.kind == "elementwise":
+        case = Case(op, params, ())  # weights of the element-wise losses: tests/test_losses.py
+    host = loss_arrays(data, case, dtype)
+    reduction = data.draw(st.sampled_from(op.reductions), label="reduction")
+    # a broadcast layout repeats the first entry along one axis: still valid values
+    arrays = {k: laid_out(data, v.dtype, v.shape, k, lambda s, v=v: v[tuple(slice(0, n) for n in s)])
+              for k, v in host.items()}
+    host = {k: np.array(to_host(v), copy=True) for k, v in arrays.items()}
+    note(f"arrays: {host}")
+    as64 = {k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in host.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        truth = torch_loss(case, as64, reduction)
+        low = torch_loss(case, host, reduction)
+    loss_shape = truth.shape
+    g = np.asarray(dtype(1.7)) if reduction != "none" else values(dtype, loss_shape, data, -2, 2, specials=False)
+    grad_output = g if reduction != "none" else laid_out(data, dtype, loss_shape, "grad_output", lambda s: g[tuple(slice(0, n) for n in s)])
+    g_host = np.array(to_host(grad_output), copy=True) if reduction == "none" else g
+
+    loss = numact_call(case, "", arrays, reduction)
+    grads = numact_call(case, "_backward", arrays, reduction, grad_output if reduction == "none" else float(g))
+    fused_loss, fused_grads = numact_call(case, "_forward_backward", arrays, reduction)
+    assert_unchanged(host, arrays)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        truth_grads = torch_loss(case, as64, reduction, np.asarray(g_host, np.float64))[1]
+        low_grads = torch_loss(case, host, reduction, np.asarray(g_host, dtype))[1]
+        ones_grads = torch_loss(case, as64, reduction, np.ones(loss_shape))[1]
+        ones_low = torch_loss(case, host, reduction, np.ones(loss_shape, dtype))[1]
+    for result in (loss, fused_loss):
+        assert_close(to_host(result), truth, low, dtype, f"{op.name}[{reduction}]")
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    fused_grads = fused_grads if isinstance(fused_grads, tuple) else (fused_grads,)
+    for name, ours, fused, t, lo, t1, lo1 in zip(op.inputs, grads, fused_grads, truth_grads, low_grads, ones_grads, ones_low):
+        assert to_host(ours).shape == host[name].shape
+        assert_close(to_host(ours), t, lo, dtype, f"{op.name}_backward[{name}, {reduction}]")
+        assert_close(to_host(fused), t1, lo1, dtype, f"{op.name}_forward_backward[{name}, {reduction}]")
