@@ -150,8 +150,9 @@ def nll_loss_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index):
 
 @jit
 def _log_sum_exp(x, e):
-    """log Σ e^x = m + log Σ e^(x − m), m the row maximum, replaced by 0 where it is infinite
-    (as PyTorch's logsumexp): a class of −inf adds nothing, a row of −inf gives −inf. Returns
+    """log Σ e^x = m + log Σ e^(x − m), m the row maximum, replaced by 0 where it is −inf: a
+    class of −inf adds nothing, a row of −inf gives −inf (and the loss NaN, as PyTorch's
+    log_softmax gives). A +inf class makes the row NaN, as in PyTorch's cross_entropy. Returns
     (log Σ e^x, m as replaced). Where ``e`` holds a row (the gradient's, or the CPU kernels'
     scratch), e^(x − m) is stored there, for the gradient to use, and summed from there, so
     that the loss is the same bits whether or not a gradient is made; else it is summed as
@@ -159,7 +160,7 @@ def _log_sum_exp(x, e):
     runs over a row in cache and vectorises (see activations.row_max and sum_exp)."""
     one = like(x[0], 1)
     m = row_max(x, one)
-    shift = m if abs(m) != inf else like(m, 0)
+    shift = m if m != -inf else like(m, 0)
     if e.shape[0] == x.shape[0]:
         for c in range(x.shape[0]):
             e[c] = exp(x[c] - shift)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import assume, given, note
+from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
 import numact
@@ -30,10 +30,17 @@ FLOATS = (np.float32, np.float64)
 OTHER_DTYPES = (np.float16, np.bool_, np.int8, np.uint8, np.int16, np.int32, np.int64)
 SHAPES = st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple) if TARGET == "cpu" else \
     st.lists(st.integers(0, 3), min_size=0, max_size=2).map(tuple)
+LARGE = [1e5, -6e4, 2e6, -3e7]  # large but common magnitudes (sine's w0·x beyond 1.5·2^20)
 SPECIALS = {
-    np.float32: [0.0, -0.0, 1e-45, -1e-45, 1.2e-38, 3e38, -3e38, 1e-30, 1e30, np.inf, -np.inf, np.nan],
-    np.float64: [0.0, -0.0, 5e-324, -5e-324, 2.3e-308, 1.7e308, -1.7e308, 1e-300, 1e300, np.inf, -np.inf, np.nan],
+    np.float32: [0.0, -0.0, 1e-45, -1e-45, 1.2e-38, 3e38, -3e38, 1e-30, 1e30, np.inf, -np.inf, np.nan] + LARGE,
+    np.float64: [0.0, -0.0, 5e-324, -5e-324, 2.3e-308, 1.7e308, -1.7e308, 1e-300, 1e300, np.inf, -np.inf, np.nan]
+    + LARGE,
 }
+
+
+def per_operator(test):
+    """The test once per operator, each with a share of the profile's examples (at least 4)."""
+    return settings(max_examples=max(4, settings.default.max_examples // 8))(test)
 
 
 def values(dtype, shape, data, low=-30.0, high=30.0, specials=True):
@@ -79,6 +86,11 @@ def same_bits(a, b, what):
 # --- activations ----------------------------------------------------------------------------
 
 
+# torch's hardtanh (relu6) backward at a NaN x gives 0 in its vectorised body and g in its
+# scalar tail (measured, torch 2.13): no reference there.
+TORCH_NAN_POSITIONAL = {"hardtanh", "relu6"}
+
+
 def draw_params(data, op):
     """The operator's parameters: default, example, or a value drawn from the valid range."""
     params = {}
@@ -87,7 +99,10 @@ def draw_params(data, op):
         if isinstance(known[0], str):
             value = data.draw(st.sampled_from(known), label=p.name)
         else:
-            value = data.draw(st.one_of(st.sampled_from(known), st.floats(-4, 4).map(lambda v: round(v, 3))), label=p.name)
+            # Dyadic values, exact in float32: torch's float64 celu backward rounds alpha to
+            # float32 (its autograd formula takes 1/alpha.toFloat()), numact does not.
+            value = data.draw(st.one_of(st.sampled_from(known), st.integers(-256, 256).map(lambda k: k / 64)),
+                              label=p.name)
         try:
             p.kernel_value(op.name, value)
         except ValueError:
@@ -108,12 +123,10 @@ def torch_activation(op, x, g, params, weight=None):
     return reference(op, x, params), reference(op, x, params, g)
 
 
-ACTIVATION_OPS = st.sampled_from(ACTIVATIONS)
-
-
+@pytest.mark.parametrize("op", ACTIVATIONS, ids=lambda op: op.name)
+@per_operator
 @given(data=st.data())
-def test_an_activation_matches_torch_in_any_layout(data):
-    op = data.draw(ACTIVATION_OPS, label="op")
+def test_an_activation_matches_torch_in_any_layout(op, data):
     dtype = data.draw(st.sampled_from(FLOATS), label="dtype")
     shape = data.draw(SHAPES, label="shape")
     if op.kind == "rowwise" or op.kind == "channelwise":
@@ -138,14 +151,23 @@ def test_an_activation_matches_torch_in_any_layout(data):
 
     hx, hg = before["x"], before["grad_output"]
     hw = None if weight is None else before["weight"]
-    truth = torch_activation(op, hx.astype(np.float64), hg.astype(np.float64), op_params(op, {} if weight is not None else params), None if hw is None else hw.astype(np.float64))
-    low = torch_activation(op, hx, hg, op_params(op, {} if weight is not None else params), hw)
+    reference_params = {} if weight is not None else params  # (with the drawn axis)
+    truth = torch_activation(op, hx.astype(np.float64), hg.astype(np.float64), reference_params,
+                             None if hw is None else hw.astype(np.float64))
+    low = torch_activation(op, hx, hg, reference_params, hw)
     ours = [(f"{op.name}", y, truth[0], low[0])]
     if op.kind == "channelwise":
         ours += [(f"{op.name}_backward x", dx[0], truth[1][0], low[1][0]),
                  (f"{op.name}_backward weight", dx[1], truth[1][1], low[1][1])]
     else:
         ours += [(f"{op.name}_backward", dx, truth[1], low[1])]
+    if op.name in TORCH_NAN_POSITIONAL:  # at NaN x numact passes g, as torch's scalar path
+        nan_x = np.isnan(np.broadcast_to(hx, hg.shape))
+        dx_host = np.asarray(to_host(dx))
+        np.testing.assert_array_equal(dx_host[nan_x], hg.astype(dtype)[nan_x])
+        truth = (truth[0], np.where(nan_x, dx_host, truth[1]))
+        low = (low[0], np.where(nan_x, dx_host, low[1]))
+        ours[-1] = (ours[-1][0], dx, truth[1], low[1])
     for what, got, t, lo in ours:
         got = to_host(got)
         assert got.dtype == dtype and got.shape == t.shape, what
@@ -200,9 +222,6 @@ def test_another_dtype_gives_the_result_of_its_promoted_dtype(data):
 
 # --- losses ---------------------------------------------------------------------------------
 
-LOSS_CASES = [case for op in LOSSES for case in [Case(op, {})]]
-
-
 def draw_loss_params(data, op):
     params = {}
     for p in op.params:
@@ -211,7 +230,8 @@ def draw_loss_params(data, op):
         elif isinstance(p.default, bool):
             params[p.name] = data.draw(st.booleans(), label=p.name)
         else:
-            value = data.draw(st.one_of(st.sampled_from([p.default, p.example]), st.floats(0.01, 3).map(lambda v: round(v, 3))), label=p.name)
+            value = data.draw(st.one_of(st.sampled_from([p.default, p.example]), st.integers(1, 192).map(lambda k: k / 64)),
+                              label=p.name)
             try:
                 p.kernel_value(op.name, value)
             except ValueError:
@@ -237,6 +257,12 @@ def loss_arrays(data, case, dtype):
                 arrays[name] = values(dtype, shape, data, 0.0, 1.0, specials=False)
             else:
                 arrays[name] = values(dtype, shape, data, -20, 20)
+                # Within half the float maximum: numact's gradients, such as mse's 2(x − y)·g/n,
+                # overflow to ±inf where 2(x − y) does; torch scales first (README says so).
+                limit = np.finfo(dtype).max / 4
+                a = arrays[name]
+                with np.errstate(invalid="ignore"):
+                    arrays[name] = np.where(np.isfinite(a) & (np.abs(a) > limit), np.sign(a) * 1e30, a)
         return arrays
     arrays = case.arrays(dtype, seed=data.draw(st.integers(0, 2**16), label="seed"))
     if op.name == "cross_entropy" and data.draw(st.booleans(), label="specials"):
@@ -246,9 +272,10 @@ def loss_arrays(data, case, dtype):
     return arrays
 
 
+@pytest.mark.parametrize("op", LOSSES, ids=lambda op: op.name)
+@per_operator
 @given(data=st.data())
-def test_a_loss_matches_torch_in_any_layout(data):
-    op = data.draw(st.sampled_from(LOSSES), label="loss")
+def test_a_loss_matches_torch_in_any_layout(op, data):
     dtype = data.draw(st.sampled_from(FLOATS), label="dtype")
     params = draw_loss_params(data, op)
     weights = data.draw(st.sampled_from([(), op.weights]), label="weights") if op.weights else ()

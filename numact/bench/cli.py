@@ -2,7 +2,8 @@
 (when installed) PyTorch's CPU kernels on the same arrays and thread count.
 
 Times are medians of repeated calls after a warm-up call (compilation is not timed), the
-sides timed in turns; every side allocates its result. GB/s counts the bytes a kernel must read and write; "roofline" is
+sides timed in turns; every side allocates its result, or with --kernels-alone numact and
+torch write the activations into preallocated outputs. GB/s counts the bytes a kernel must read and write; "roofline" is
 that against ``np.copyto``'s bandwidth on an array of the same size. A second table times
 every operator at 1,000 elements against NumPy, where call overhead is what counts.
 """
@@ -122,6 +123,7 @@ def measure(case, repeat: int, copy_rate: float) -> dict:
     row["roofline"] = case.bytes / row["numact_s"] / copy_rate
     row["vs_numpy"] = row["numpy_s"] / row["numact_s"]
     row["vs_torch"] = row["torch_s"] / row["numact_s"] if row["torch_s"] else None
+    row["torch_allocates"] = case.torch_allocates
     return row
 
 
@@ -145,6 +147,11 @@ def parse(argv):
     parser.add_argument("--reuse-memory", action="store_true",
                         help="serve every array from memory already touched (glibc mallopt): time "
                              "the kernels without the page faults of fresh outputs")
+    parser.add_argument("--kernels-alone", action="store_true",
+                        help="numact and torch write every activation into preallocated outputs "
+                             "(numact's out=, torch's ATen out variants such as aten.gelu.out; "
+                             "torch's backward then reads the saved output where autograd would); "
+                             "implies --reuse-memory for what still allocates")
     parser.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="also draw the speed-ups as a bar chart")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -176,6 +183,7 @@ def run(args) -> dict:
     from numact.bench import torch_baselines
     from numact.bench.workloads import cases, operators
 
+    args.reuse_memory = args.reuse_memory or args.kernels_alone
     reused = args.reuse_memory and reuse_freed_memory()
     if args.reuse_memory and not reused:
         print("numact bench: --reuse-memory needs glibc's mallopt; timing with fresh pages", file=sys.stderr)
@@ -196,7 +204,7 @@ def run(args) -> dict:
     rows, small = [], []
     for op in ops:
         progress.step(op.name)
-        for case in cases(op, args.size, dtype, rng, args.rows, with_torch):
+        for case in cases(op, args.size, dtype, rng, args.rows, with_torch, args.kernels_alone):
             rows.append(measure(case, args.repeat, copy_rate))
     if args.small:
         small_cases = [(op, cases(op, SMALL, dtype, rng, None, with_torch=False)) for op in ops]
@@ -217,9 +225,28 @@ def run(args) -> dict:
         "numact": numact.__version__, "numba": numba.__version__,
         "torch": __import__("torch").__version__ if with_torch else None,
         "threads": threads, "dtype": args.dtype, "size": args.size, "rows": args.rows,
-        "memory": "reused memory" if reused else "fresh pages",
+        "memory": "reused memory" if reused else "fresh pages", "kernels_alone": args.kernels_alone,
+        "cpu": _cpu_name(),
         "copy_gb_per_s": copy_rate / 1e9, "results": rows, "small": small,
     }
+
+
+def _cpu_name() -> str:
+    """The CPU numba compiles for (NUMBA_CPU_NAME, or the host's as LLVM names it) and the
+    processor's model name."""
+    import platform
+
+    import llvmlite.binding
+    from numba.core import config
+
+    model = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    target = config.CPU_NAME or llvmlite.binding.get_host_cpu_name()
+    return f"{model}, code for {target}" + (" (forced)" if config.CPU_NAME else "")
 
 
 def geomean(values) -> float:
@@ -256,16 +283,25 @@ def summary(result) -> list[str]:
     return lines
 
 
+def _activation_names() -> set:
+    from numact.operators import ACTIVATIONS
+
+    return {op.name for op in ACTIVATIONS}
+
+
 def print_report(result) -> None:
     torch = result["torch"]
     print(f"numact {result['numact']} (numba {result['numba']}), torch {torch or 'not installed'}: "
           f"{result['dtype']}, {result['size']:,} elements ({result['rows']:,} × 1000 logits for the "
           f"class losses), {result['threads']} thread{'s' if result['threads'] != 1 else ''}, "
-          f"medians after warm-up, outputs in {result.get('memory', 'fresh pages')}\n")
+          f"medians after warm-up, outputs in {result.get('memory', 'fresh pages')}"
+          + (", activations into preallocated outputs (kernels alone; * torch allocates: no out variant)"
+             if result.get("kernels_alone") else "") + f"\nCPU: {result.get('cpu', 'unknown')}\n")
     print("| operator | pass | numact ms | GB/s | roofline | NumPy ms | vs NumPy | torch ms | vs torch |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in result["results"]:
-        t = (f"{r['torch_s'] * 1e3:.2f} | {r['vs_torch']:.2f}×" if r["torch_s"] else "– | –")
+        mark = "*" if result.get("kernels_alone") and r.get("torch_allocates") and r["op"] in _activation_names() else ""
+        t = (f"{r['torch_s'] * 1e3:.2f}{mark} | {r['vs_torch']:.2f}×" if r["torch_s"] else "– | –")
         print(f"| {r['op']} | {r['step']} | {r['numact_s'] * 1e3:.2f} | {r['gb_per_s']:.1f} | "
               f"{r['roofline']:.0%} | {r['numpy_s'] * 1e3:.2f} | {r['vs_numpy']:.2f}× | {t} |")
     if result["small"]:

@@ -81,3 +81,74 @@ def loss(op, arrays, params):
         return value, torch.autograd.grad(value, grads_of)
 
     return forward, backward, fused
+
+
+def _aten_out_variants(op, params):
+    """op name → (forward(x, y), backward(g, x, y, dx)): torch's own kernels writing into the
+    given tensors (ATen's out variants). The backward reads what autograd would save: the
+    output y for sigmoid, tanh and the softmax family, x for the others."""
+    import torch
+
+    aten = torch.ops.aten
+    p = params
+
+    def threshold(at, value):
+        return (lambda x, y: aten.threshold.out(x, at, value, out=y),
+                lambda g, x, y, dx: aten.threshold_backward.grad_input(g, x, at, grad_input=dx))
+
+    def hardtanh(low, high):
+        return (lambda x, y: aten.hardtanh.out(x, low, high, out=y),
+                lambda g, x, y, dx: aten.hardtanh_backward.grad_input(g, x, low, high, grad_input=dx))
+
+    def elu(alpha, scale, input_scale):
+        return (lambda x, y: aten.elu.out(x, alpha, scale, input_scale, out=y),
+                lambda g, x, y, dx: aten.elu_backward.grad_input(g, alpha, scale, input_scale, False, x,
+                                                                 grad_input=dx))
+
+    def rows(forward, backward):
+        return (lambda x, y: forward(x, -1, False, out=y),
+                lambda g, x, y, dx: backward(g, y, -1, x.dtype, **{"grad_input" if backward is
+                                             aten._softmax_backward_data.out else "out": dx}))
+
+    return {
+        "sigmoid": (lambda x, y: aten.sigmoid.out(x, out=y),
+                    lambda g, x, y, dx: aten.sigmoid_backward.grad_input(g, y, grad_input=dx)),
+        "tanh": (lambda x, y: aten.tanh.out(x, out=y),
+                 lambda g, x, y, dx: aten.tanh_backward.grad_input(g, y, grad_input=dx)),
+        "gelu": (lambda x, y: aten.gelu.out(x, approximate=p.get("approximate", "none"), out=y),
+                 lambda g, x, y, dx: aten.gelu_backward.grad_input(
+                     g, x, approximate=p.get("approximate", "none"), grad_input=dx)),
+        "relu": threshold(0, 0),
+        "threshold": threshold(p.get("threshold"), p.get("value")),
+        "relu6": hardtanh(0, 6),
+        "hardtanh": hardtanh(p.get("min_val", -1.0), p.get("max_val", 1.0)),
+        "hardsigmoid": (lambda x, y: aten.hardsigmoid.out(x, out=y),
+                        lambda g, x, y, dx: aten.hardsigmoid_backward.grad_input(g, x, grad_input=dx)),
+        "leaky_relu": (lambda x, y: aten.leaky_relu.out(x, p.get("negative_slope", 0.01), out=y),
+                       lambda g, x, y, dx: aten.leaky_relu_backward.grad_input(
+                           g, x, p.get("negative_slope", 0.01), False, grad_input=dx)),
+        "softplus": (lambda x, y: aten.softplus.out(x, p.get("beta", 1.0), p.get("threshold", 20.0), out=y),
+                     lambda g, x, y, dx: aten.softplus_backward.grad_input(
+                         g, x, p.get("beta", 1.0), p.get("threshold", 20.0), grad_input=dx)),
+        "elu": elu(p.get("alpha", 1.0), 1.0, 1.0),
+        "celu": elu(p.get("alpha", 1.0), 1.0, 1.0 / p.get("alpha", 1.0)),
+        "selu": elu(1.6732632423543772848170429916717, 1.0507009873554804934193349852946, 1.0),
+        "softmax": rows(aten._softmax.out, aten._softmax_backward_data.out),
+        "log_softmax": rows(aten._log_softmax.out, aten._log_softmax_backward_data.out),
+    }
+
+
+def activation_into(op, x, g, params, y, dx):
+    """(forward(), backward()) of torch's kernels writing into y and dx (NumPy arrays shared
+    with torch), or None where torch has no out variant for the operator (linear, sine,
+    softmin, prelu, logsigmoid's needs a buffer: those are timed as they allocate)."""
+    import torch
+
+    variants = _aten_out_variants(op, params).get(op.name)
+    if variants is None:
+        return None
+    forward, backward = variants
+    tx, tg, ty, tdx = (torch.from_numpy(a) for a in (x, g, y, dx))
+    saved = torch.empty_like(tx)  # the forward's output, as autograd would save it
+    forward(tx, saved)
+    return (lambda: forward(tx, ty)), (lambda: backward(tg, tx, saved, tdx))

@@ -26,6 +26,7 @@ class Case:
     numpy: Callable[[], object]
     torch: Callable[[], object] | None
     bytes: int  # what the kernel must read and write at the least
+    torch_allocates: bool = True  # False where torch's kernel writes into a preallocated output
 
 
 def activation_arrays(op, size: int, dtype, rng):
@@ -68,17 +69,32 @@ def loss_arrays(op, size: int, dtype, rng, rows: int | None = None):
     return [a.astype(dtype) if a.dtype.kind == "f" else a for a in arrays], params
 
 
-def activation_cases(op, size: int, dtype, rng, with_torch: bool = True) -> list[Case]:
+def activation_cases(op, size: int, dtype, rng, with_torch: bool = True,
+                     into: bool = False) -> list[Case]:
+    """The forward and backward cases; ``into``: numact and torch write into preallocated
+    outputs (numact's out=, torch's ATen out variants where it has them), the kernels alone."""
     x, g, params = activation_arrays(op, size, dtype, rng)
     forward, backward = getattr(numact, op.name), getattr(numact, op.name + "_backward")
     np_forward, np_backward = BASELINES[op.name]
-    t_forward, t_backward = (torch_baselines.activation(op, x, g, params)
-                             if with_torch and torch_baselines.available() else (None, None))
+    with_torch = with_torch and torch_baselines.available()
+    t_forward, t_backward = torch_baselines.activation(op, x, g, params) if with_torch else (None, None)
+    allocates = True
+    if into:
+        y, dx = np.empty_like(x), np.empty_like(x)
+        dw = np.empty_like(params["weight"]) if op.kind == "channelwise" else None
+        outs = (dx, dw) if op.kind == "channelwise" else dx
+        n_forward, n_backward = (lambda: forward(x, **params, out=y)), (lambda: backward(g, x, **params, out=outs))
+        kernels = torch_baselines.activation_into(op, x, g, params, np.empty_like(x), np.empty_like(x)) \
+            if with_torch else None
+        if kernels is not None:
+            (t_forward, t_backward), allocates = kernels, False
+    else:
+        n_forward, n_backward = (lambda: forward(x, **params)), (lambda: backward(g, x, **params))
     return [
-        Case(op.name, "forward", lambda: forward(x, **params), lambda: np_forward(x, **params),
-             t_forward, 2 * x.nbytes),
-        Case(op.name, "backward", lambda: backward(g, x, **params),
-             lambda: np_backward(g, x, **params), t_backward, 3 * x.nbytes),
+        Case(op.name, "forward", n_forward, lambda: np_forward(x, **params), t_forward, 2 * x.nbytes,
+             allocates),
+        Case(op.name, "backward", n_backward, lambda: np_backward(g, x, **params), t_backward,
+             3 * x.nbytes, allocates),
     ]
 
 
@@ -115,7 +131,8 @@ def operators(names=None):
     return ops
 
 
-def cases(op, size: int, dtype, rng, rows: int | None = None, with_torch: bool = True):
+def cases(op, size: int, dtype, rng, rows: int | None = None, with_torch: bool = True,
+          into: bool = False):
     if isinstance(op, Loss):
         return loss_cases(op, size, dtype, rng, rows, with_torch)
-    return activation_cases(op, size, dtype, rng, with_torch)
+    return activation_cases(op, size, dtype, rng, with_torch, into)
