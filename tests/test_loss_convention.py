@@ -196,3 +196,18 @@ def test_the_same_input_gives_the_same_bits_whatever_the_thread_count(name):
         finally:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     assert results[0] == results[1] == results[2]
+
+
+def test_a_plus_inf_logit_makes_its_row_nan_as_in_torch():
+    # torch's cross_entropy goes through log_softmax: a +inf logit makes the whole row NaN (loss
+    # and gradient). numact once gave an infinite loss and finite gradients beside one NaN.
+    x = RNG.normal(size=(3, 4))
+    x[1, 2] = np.inf
+    for target in (np.array([0, 1, 2]), np.full((3, 4), 0.25)):
+        loss, grad = numact.cross_entropy_forward_backward(to_target(x), to_target(target), reduction="none")
+        xt = torch.tensor(x, requires_grad=True)
+        expected = F.cross_entropy(xt, torch.tensor(target), reduction="none")
+        (expected_grad,) = torch.autograd.grad(expected.sum(), xt)
+        np.testing.assert_array_equal(np.isnan(to_host(loss)), np.isnan(expected.detach().numpy()))
+        np.testing.assert_array_equal(np.isnan(to_host(grad)), np.isnan(expected_grad.numpy()))
+        assert np.isnan(to_host(grad)[1]).all() and np.isfinite(to_host(grad)[[0, 2]]).all()
