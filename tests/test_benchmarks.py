@@ -27,9 +27,11 @@ def _arrays(result):
     return [np.asarray(result)]
 
 
+@pytest.mark.parametrize("into", [False, True], ids=["allocating", "kernels-alone"])
 @pytest.mark.parametrize("op", [*ACTIVATIONS, *LOSSES], ids=lambda op: op.name)
-def test_every_baseline_computes_what_numact_computes(op):
-    for case in cases(op, 4000, np.float64, np.random.default_rng(0)):
+def test_every_baseline_computes_what_numact_computes(op, into):
+    # kernels-alone: numact with out=, torch's ATen out variants into preallocated tensors
+    for case in cases(op, 4000, np.float64, np.random.default_rng(0), into=into):
         ours = _arrays(case.numact())
         for name, theirs in (("numpy", case.numpy()), ("torch", case.torch() if case.torch else None)):
             if theirs is None:
@@ -40,6 +42,18 @@ def test_every_baseline_computes_what_numact_computes(op):
             rtol = 1e-9 if name == "numpy" else 1e-6
             for a, b in zip(ours, theirs):
                 np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-12, err_msg=f"{case.op} {case.step} {name}")
+
+
+def test_numact_bench_times_the_kernels_alone_into_preallocated_outputs(capsys):
+    cli.main(["bench", "--size", "4000", "--repeat", "1", "--quiet", "--no-small", "--kernels-alone",
+              "--ops", "gelu,tanh,sine"])
+    report = capsys.readouterr().out
+    assert "activations into preallocated outputs (kernels alone" in report and "CPU: " in report
+    if torch_baselines.available():
+        assert "| gelu | forward |" in report and "| sine | forward |" in report
+        sine = next(line for line in report.splitlines() if line.startswith("| sine | forward |"))
+        gelu = next(line for line in report.splitlines() if line.startswith("| gelu | forward |"))
+        assert "*" in sine and "*" not in gelu  # torch has no out variant for sin(w0·x)
 
 
 def test_numact_bench_prints_the_tables_and_writes_json_and_a_plot(tmp_path, capsys):
