@@ -91,23 +91,26 @@ def same_bits(a, b, what):
 TORCH_NAN_POSITIONAL = {"hardtanh", "relu6"}
 
 
+def draw_param(data, op, p, low=-256, high=256):
+    """One parameter: its default, its example, or k/64 for k in [low, high] (dyadic values,
+    exact in float32: torch's float64 celu backward rounds alpha to float32, its autograd
+    formula taking 1/alpha.toFloat(), where numact does not). A value the operator refuses
+    makes Hypothesis draw another example."""
+    known = [v for v in (p.default, p.example) if v is not REQUIRED]
+    if isinstance(known[0], str):
+        return data.draw(st.sampled_from(known), label=p.name)
+    value = data.draw(st.one_of(st.sampled_from(known), st.integers(low, high).map(lambda k: k / 64)),
+                      label=p.name)
+    try:
+        p.kernel_value(op.name, value)
+    except ValueError:
+        assume(False)
+    return value
+
+
 def draw_params(data, op):
-    """The operator's parameters: default, example, or a value drawn from the valid range."""
-    params = {}
-    for p in op.params:
-        known = [v for v in (p.default, p.example) if v is not REQUIRED]
-        if isinstance(known[0], str):
-            value = data.draw(st.sampled_from(known), label=p.name)
-        else:
-            # Dyadic values, exact in float32: torch's float64 celu backward rounds alpha to
-            # float32 (its autograd formula takes 1/alpha.toFloat()), numact does not.
-            value = data.draw(st.one_of(st.sampled_from(known), st.integers(-256, 256).map(lambda k: k / 64)),
-                              label=p.name)
-        try:
-            p.kernel_value(op.name, value)
-        except ValueError:
-            assume(False)
-        params[p.name] = value
+    """The activation's parameters (hardtanh's range not empty)."""
+    params = {p.name: draw_param(data, op, p) for p in op.params}
     if op.name == "hardtanh":
         assume(params["min_val"] < params["max_val"])
     return params
@@ -230,13 +233,7 @@ def draw_loss_params(data, op):
         elif isinstance(p.default, bool):
             params[p.name] = data.draw(st.booleans(), label=p.name)
         else:
-            value = data.draw(st.one_of(st.sampled_from([p.default, p.example]), st.integers(1, 192).map(lambda k: k / 64)),
-                              label=p.name)
-            try:
-                p.kernel_value(op.name, value)
-            except ValueError:
-                assume(False)
-            params[p.name] = value
+            params[p.name] = draw_param(data, op, p, 1, 192)
     return params
 
 
