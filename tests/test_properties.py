@@ -1,6 +1,6 @@
 """Property-based tests (Hypothesis) against PyTorch.
 
-Hypothesis draws an operator from the table, a shape (0-d, empty, size-1 axes), a dtype
+For every operator of the table, Hypothesis draws a shape (0-d, empty, size-1 axes), a dtype
 (float16/32/64, integers, bool), parameters across their valid ranges, values among ±0,
 subnormals, ±inf, NaN, huge and tiny numbers, and a layout for every array argument (inputs,
 grad_output, weights, targets, out). Every forward, backward and fused result must match
@@ -61,6 +61,12 @@ def laid_out(data, dtype, shape, what, make=None):
     src = source_shape(layout, shape, data.draw(st.integers(0, 3)))
     a = make(src) if make is not None else values(dtype, src, data)
     return lay_out(a, layout, shape)
+
+
+def leading(a):
+    """A maker of ``a``'s leading entries in a given shape (a source for ``laid_out`` whose
+    broadcast layout repeats the first entry along one axis: still valid values)."""
+    return lambda shape: a[tuple(slice(0, n) for n in shape)]
 
 
 def host_copy(a):
@@ -277,14 +283,11 @@ def test_a_loss_matches_torch_in_any_layout(op, data):
     params = draw_loss_params(data, op)
     weights = data.draw(st.sampled_from([(), op.weights]), label="weights") if op.weights else ()
     probs = op.probs_math is not None and params.get("ignore_index", -100) < 0 and data.draw(st.booleans(), label="probs")
-    case = Case(op, params, weights, probs)
-    if op.kind == "elementwise":
-        case = Case(op, params, ())  # weights of the element-wise losses: tests/test_losses.py
+    # (the element-wise losses' weights are tested in tests/test_losses.py)
+    case = Case(op, params, () if op.kind == "elementwise" else weights, probs)
     host = loss_arrays(data, case, dtype)
     reduction = data.draw(st.sampled_from(op.reductions), label="reduction")
-    # a broadcast layout repeats the first entry along one axis: still valid values
-    arrays = {k: laid_out(data, v.dtype, v.shape, k, lambda s, v=v: v[tuple(slice(0, n) for n in s)])
-              for k, v in host.items()}
+    arrays = {k: laid_out(data, v.dtype, v.shape, k, leading(v)) for k, v in host.items()}
     host = {k: np.array(to_host(v), copy=True) for k, v in arrays.items()}
     note(f"arrays: {host}")
     as64 = {k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in host.items()}
@@ -294,7 +297,7 @@ def test_a_loss_matches_torch_in_any_layout(op, data):
         low = torch_loss(case, host, reduction)
     loss_shape = truth.shape
     g = np.asarray(dtype(1.7)) if reduction != "none" else values(dtype, loss_shape, data, -2, 2, specials=False)
-    grad_output = g if reduction != "none" else laid_out(data, dtype, loss_shape, "grad_output", lambda s: g[tuple(slice(0, n) for n in s)])
+    grad_output = g if reduction != "none" else laid_out(data, dtype, loss_shape, "grad_output", leading(g))
     g_host = np.array(to_host(grad_output), copy=True) if reduction == "none" else g
 
     loss = numact_call(case, "", arrays, reduction)

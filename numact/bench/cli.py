@@ -254,11 +254,15 @@ def geomean(values) -> float:
     return math.exp(statistics.fmean(math.log(v) for v in values)) if values else float("nan")
 
 
-def summary(result) -> list[str]:
-    """The targets of the speed issue, each with its measured figure."""
+def _activation_names() -> set:
     from numact.operators import ACTIVATIONS
 
-    activations = {op.name for op in ACTIVATIONS}
+    return {op.name for op in ACTIVATIONS}
+
+
+def summary(result) -> list[str]:
+    """The targets of the speed issue, each with its measured figure."""
+    activations = _activation_names()
     act = [r for r in result["results"] if r["op"] in activations]
     lines = []
     if act and act[0]["vs_torch"]:
@@ -281,12 +285,6 @@ def summary(result) -> list[str]:
         lines.append(f"at {SMALL:,} elements: slowest vs NumPy {worst['op']} {worst['step']} "
                      f"{worst['numpy_s'] / worst['numact_s']:.2f}× ({worst['numact_s'] * 1e6:.1f} µs)")
     return lines
-
-
-def _activation_names() -> set:
-    from numact.operators import ACTIVATIONS
-
-    return {op.name for op in ACTIVATIONS}
 
 
 def print_report(result) -> None:

@@ -89,6 +89,8 @@ def _aten_out_variants(op, params):
     output y for sigmoid, tanh and the softmax family, x for the others."""
     import torch
 
+    from numact.activations import SELU_ALPHA, SELU_SCALE
+
     aten = torch.ops.aten
     p = params
 
@@ -105,10 +107,9 @@ def _aten_out_variants(op, params):
                 lambda g, x, y, dx: aten.elu_backward.grad_input(g, alpha, scale, input_scale, False, x,
                                                                  grad_input=dx))
 
-    def rows(forward, backward):
+    def rows(forward, backward, out_name):
         return (lambda x, y: forward(x, -1, False, out=y),
-                lambda g, x, y, dx: backward(g, y, -1, x.dtype, **{"grad_input" if backward is
-                                             aten._softmax_backward_data.out else "out": dx}))
+                lambda g, x, y, dx: backward(g, y, -1, x.dtype, **{out_name: dx}))
 
     return {
         "sigmoid": (lambda x, y: aten.sigmoid.out(x, out=y),
@@ -132,9 +133,9 @@ def _aten_out_variants(op, params):
                          g, x, p.get("beta", 1.0), p.get("threshold", 20.0), grad_input=dx)),
         "elu": elu(p.get("alpha", 1.0), 1.0, 1.0),
         "celu": elu(p.get("alpha", 1.0), 1.0, 1.0 / p.get("alpha", 1.0)),
-        "selu": elu(1.6732632423543772848170429916717, 1.0507009873554804934193349852946, 1.0),
-        "softmax": rows(aten._softmax.out, aten._softmax_backward_data.out),
-        "log_softmax": rows(aten._log_softmax.out, aten._log_softmax_backward_data.out),
+        "selu": elu(SELU_ALPHA, SELU_SCALE, 1.0),
+        "softmax": rows(aten._softmax.out, aten._softmax_backward_data.out, "grad_input"),
+        "log_softmax": rows(aten._log_softmax.out, aten._log_softmax_backward_data.out, "out"),
     }
 
 
