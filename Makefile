@@ -2,13 +2,13 @@
 #   make bench   the benchmark report, numact bench (creates .venv and installs what it needs)
 #   make test    the test suite, CPU and CUDA simulator
 # More: make asv (a quick asv pass, published as HTML), make bench-pytest (micro-benchmarks),
-# make ulp (the accuracy table of the CPU math core, docs/ulp.md).
+# make bench-torch (a training step with numact.torch), make ulp (the accuracy table of the CPU math core, docs/ulp.md).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-cpu test-cpu-other test-cuda fuzz bench asv bench-pytest ulp clean
+.PHONY: test test-cpu test-cpu-other test-cuda fuzz bench bench-torch asv bench-pytest ulp clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ asv: $(STAMP)
 # pytest-benchmark on the hot kernels; compare a change with ARGS=--benchmark-compare.
 bench-pytest: $(STAMP)
 	$(BIN)/python -m pytest -p no:xdist microbenchmarks --benchmark-only --benchmark-autosave $(ARGS)
+
+# One training step of an MLP (784-4096-4096-10, batch 1024) with torch.nn's modules and with
+# numact.torch's, and each module alone (numact/bench/torch_step.py).
+bench-torch: $(STAMP)
+	$(BIN)/python -m numact.bench.torch_step $(ARGS)
 
 ulp: $(STAMP)
 	$(BIN)/python -m numact.bench.ulp docs/ulp.md

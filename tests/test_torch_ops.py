@@ -365,3 +365,27 @@ def test_every_op_has_a_fake_implementation():
     t = torch.tensor([0, 1, 3])
     torch.library.opcheck(nt.ops["cross_entropy_forward_backward"], (x, t, None, -100, 0.1, "mean"))
     torch.library.opcheck(nt.ops["mse_loss"], (x, torch.randn(3, 4, dtype=torch.float64), "none"))
+
+
+def test_the_training_step_benchmark_runs(capsys):
+    from numact.bench import torch_step
+
+    torch_step.main(["--batch", "16", "--widths", "8,16,16,3", "--repeats", "1", "--activations", "GELU"])
+    report = capsys.readouterr().out
+    assert "| training step, GELU" in report and "| CrossEntropyLoss alone" in report
+
+
+def test_vmap_of_an_elementwise_activation_and_its_backward():
+    x = torch.randn(5, 3, 4, dtype=torch.float64)
+    g = torch.randn(3, 4, dtype=torch.float64)
+    assert torch.equal(torch.vmap(lambda r: nt.elu(r, 0.5), in_dims=1)(x), nt.elu(x, 0.5).movedim(1, 0))
+    backward = nt.ops["elu_backward"]
+    assert torch.equal(torch.vmap(backward, in_dims=(None, 0, None))(g, x, 0.5), backward(g.expand(5, 3, 4), x, 0.5))
+
+
+def test_torch_func_grad_of_an_activation_and_a_loss():
+    x = torch.randn(4, 5, dtype=torch.float64)
+    t = torch.tensor([0, 4, 2, 1])
+    assert torch.equal(torch.func.grad(lambda v: nt.gelu(v).sum())(x), nt.ops["gelu_backward"](torch.ones_like(x), x, "none"))
+    _, expected = numact.cross_entropy_forward_backward(x.numpy(), t.numpy())
+    assert np.array_equal(torch.func.grad(lambda v: nt.cross_entropy(v, t))(x).numpy(), expected)

@@ -78,6 +78,42 @@ def _define(name: str, schema: str, impl: Callable, fake: Callable):
     return op
 
 
+class _Op:
+    """One operator two ways: the custom op, which torch.compile traces (and torch.ops exposes),
+    and an ``autograd.Function`` running the same implementation with the same autograd
+    formulas, for eager calls: the dispatcher's Python round trip of a custom op costs ~60 µs
+    a call, the Function's ~10. ``backward`` calls (for the formulas) take the same two ways."""
+
+    def __init__(self, name, schema, impl, fake, setup_context, formula, vmap=None):
+        """``formula(run)`` is the backward formula given the way ``run`` to call ops with."""
+        self.custom = _define(name, schema, impl, fake)
+        self.custom.register_autograd(formula(lambda op: op.custom), setup_context=setup_context)
+        methods = {"forward": staticmethod(impl), "setup_context": staticmethod(setup_context),
+                   "backward": staticmethod(formula(lambda op: op))}
+        if vmap is not None:
+            self.custom.register_vmap(vmap(self.custom))
+            methods["vmap"] = staticmethod(vmap(self))
+        self.eager = type(name, (torch.autograd.Function,), methods)
+        # Function.apply binds default arguments with inspect.signature on every call (~30 µs);
+        # the forward has none, so outside functorch transforms the C apply beneath it is the same.
+        self._apply = super(torch.autograd.Function, self.eager).apply
+        self.impl = impl
+
+    def __call__(self, *args):
+        if torch.compiler.is_compiling():
+            return self.custom(*args)
+        if torch._C._are_functorch_transforms_active():
+            return self.eager.apply(*args)
+        if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
+            return self._apply(*args)
+        return self.impl(*args)  # nothing to differentiate: no autograd node, no saved tensors
+
+
+def _no_second(name: str):
+    """The formula of an op whose result numact cannot differentiate (a backward)."""
+    return lambda run: _no_second_derivative(name)
+
+
 # --- activations ----------------------------------------------------------------------------
 
 def _activation_schema(op: Activation) -> tuple[str, str]:
@@ -124,23 +160,44 @@ def _activation_ops(op: Activation):
             return grad_x, torch.empty_like(rest[0], memory_format=torch.contiguous_format)
         return grad_x
 
-    forward = _define(op.name, f"({tensors}{params}) -> Tensor", forward_impl, forward_fake)
+    elementwise = op.kind == "elementwise"
     returns = "(Tensor, Tensor)" if channelwise else "Tensor"
-    backward = _define(f"{op.name}_backward", f"(Tensor grad_output, {tensors}{params}) -> {returns}",
-                       backward_impl, backward_fake)
+    backward = _Op(f"{op.name}_backward", f"(Tensor grad_output, {tensors}{params}) -> {returns}",
+                   backward_impl, backward_fake, _keep_nothing, _no_second(f"{op.name}_backward"),
+                   _elementwise_vmap(2) if elementwise else None)
 
     def setup_context(ctx, inputs, output):
         ctx.save_for_backward(*inputs[:n_tensors])
         ctx.rest = inputs[n_tensors:]
 
-    def backward_formula(ctx, g):
-        grads = backward(g, *ctx.saved_tensors, *ctx.rest)
-        nones = (None,) * len(ctx.rest)
-        return (*grads, *nones) if channelwise else (grads, *nones)
+    def formula(run):
+        def backward_formula(ctx, g):
+            grads = run(backward)(g, *ctx.saved_tensors, *ctx.rest)
+            nones = (None,) * len(ctx.rest)
+            return (*grads, *nones) if channelwise else (grads, *nones)
 
-    forward.register_autograd(backward_formula, setup_context=setup_context)
-    backward.register_autograd(_no_second_derivative(f"{op.name}_backward"), setup_context=_keep_nothing)
+        return backward_formula
+
+    forward = _Op(op.name, f"({tensors}{params}) -> Tensor", forward_impl, forward_fake, setup_context, formula,
+                  _elementwise_vmap(1) if elementwise else None)
     return forward, backward
+
+
+def _elementwise_vmap(n_tensors: int):
+    """torch.vmap of an element-wise op: the batch axis moved to the front of every tensor
+    (a tensor without one broadcast along it), then the op on the whole batch at once."""
+
+    def make(op):
+        def rule(info, in_dims, *args):
+            tensors = [t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape)
+                       for t, d in zip(args[:n_tensors], in_dims)]
+            if n_tensors == 2:
+                tensors = list(torch.broadcast_tensors(*tensors))
+            return op(*tensors, *args[n_tensors:]), 0
+
+        return rule
+
+    return make
 
 
 def _softmax_dim(name: str, x: torch.Tensor, dim: int | None) -> int:
@@ -254,32 +311,35 @@ def _loss_ops(op: Loss):
         return tuple(torch.empty_like(args[names.index(a)], dtype=dt, memory_format=torch.contiguous_format)
                      for a in op.inputs)
 
-    forward = _define(op.name, f"({signature}) -> Tensor", forward_impl, loss_fake)
-    backward = _define(f"{op.name}_backward", f"(Tensor grad_output, {signature}) -> ({grads})",
-                       backward_impl, lambda g, *args: grads_fake(*args)[0] if single else grads_fake(*args))
-    fused = _define(f"{op.name}_forward_backward", f"({signature}) -> (Tensor, {grads})",
-                    fused_impl, lambda *args: (loss_fake(*args), *grads_fake(*args)))
-
     trailing = (None,) * (n_tensors - len(op.inputs) + len(op.params) + 1)  # no gradients
+    backward = _Op(f"{op.name}_backward", f"(Tensor grad_output, {signature}) -> ({grads})", backward_impl,
+                   lambda g, *args: grads_fake(*args)[0] if single else grads_fake(*args),
+                   _keep_nothing, _no_second(f"{op.name}_backward"))
 
     def forward_setup(ctx, inputs, output):
         ctx.save_for_backward(*inputs[:n_tensors])
         ctx.rest = inputs[n_tensors:]
 
-    def forward_formula(ctx, g):
-        result = backward(g, *ctx.saved_tensors, *ctx.rest)
-        return ((result,) if single else tuple(result)) + trailing
+    def forward_formula(run):
+        def formula(ctx, g):
+            result = run(backward)(g, *ctx.saved_tensors, *ctx.rest)
+            return ((result,) if single else tuple(result)) + trailing
+
+        return formula
 
     def fused_setup(ctx, inputs, output):
         ctx.save_for_backward(*output[1:])
         ctx.mark_non_differentiable(*output[1:])
 
-    def fused_formula(ctx, g, *unused):
-        return (*(scale_saved_gradient(saved, g) for saved in ctx.saved_tensors), *trailing)
+    def fused_formula(run):
+        def formula(ctx, g, *unused):
+            return (*(run(scale_saved_gradient)(saved, g) for saved in ctx.saved_tensors), *trailing)
 
-    forward.register_autograd(forward_formula, setup_context=forward_setup)
-    fused.register_autograd(fused_formula, setup_context=fused_setup)
-    backward.register_autograd(_no_second_derivative(f"{op.name}_backward"), setup_context=_keep_nothing)
+        return formula
+
+    forward = _Op(op.name, f"({signature}) -> Tensor", forward_impl, loss_fake, forward_setup, forward_formula)
+    fused = _Op(f"{op.name}_forward_backward", f"({signature}) -> (Tensor, {grads})", fused_impl,
+                lambda *args: (loss_fake(*args), *grads_fake(*args)), fused_setup, fused_formula)
     return forward, backward, fused
 
 
@@ -287,12 +347,10 @@ def _scaled(saved: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return saved * g
 
 
-scale_saved_gradient = _define(
-    "scale_saved_gradient", "(Tensor saved, Tensor grad_output) -> Tensor", _scaled, _scaled,
-)
+scale_saved_gradient = _Op("scale_saved_gradient", "(Tensor saved, Tensor grad_output) -> Tensor", _scaled, _scaled,
+                           _keep_nothing, _no_second("loss backward"))
 """A gradient saved by a fused forward, times the loss's (scalar) grad_output: an op of its own
 so that differentiating it again raises numact's double-backward error rather than giving 0."""
-scale_saved_gradient.register_autograd(_no_second_derivative("loss backward"), setup_context=_keep_nothing)
 
 
 def _loss_function(op: Loss, forward, fused) -> Callable:
@@ -345,10 +403,10 @@ def build() -> tuple[dict[str, Callable], dict[str, Any]]:
     ops: dict[str, Any] = {}
     for op in ACTIVATIONS:
         forward, backward = _activation_ops(op)
-        ops[op.name], ops[f"{op.name}_backward"] = forward, backward
+        ops[op.name], ops[f"{op.name}_backward"] = forward.custom, backward.custom
         functions[op.name] = _activation_function(op, forward)
     for op in LOSSES:
         forward, backward, fused = _loss_ops(op)
-        ops[op.name], ops[f"{op.name}_backward"], ops[f"{op.name}_forward_backward"] = forward, backward, fused
+        ops[op.name], ops[f"{op.name}_backward"], ops[f"{op.name}_forward_backward"] = forward.custom, backward.custom, fused.custom
         functions[op.name] = _loss_function(op, forward, fused)
     return functions, ops
