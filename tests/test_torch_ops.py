@@ -356,15 +356,40 @@ def test_torch_compile_fullgraph_gives_the_eager_results():
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_every_op_has_a_fake_implementation():
-    """torch's own check of each op: schema, fake tensor and autograd registrations agree."""
+def op_cases():
+    """Every op of torch.ops.numact with arguments: activations, their backward, losses,
+    their backward and fused ops, each at its default parameters."""
+    result = []
+    for op in ACTIVATIONS:
+        params = param_cases(op)[-1]
+        x, *weight = activation_inputs(op, params)
+        rest = [1] if op.kind == "rowwise" else weight if op.kind == "channelwise" else list(params.values())
+        result.append(pytest.param(op.name, (x, *rest), id=op.name))
+        result.append(pytest.param(f"{op.name}_backward", (torch.ones_like(x), x, *rest), id=f"{op.name}_backward"))
+    for op in LOSSES:  # with its weights where it has some
+        case = next(c for c in loss_cases() if c.op is op and bool(c.weights) == bool(op.weights) and not c.probs)
+        tensors = loss_tensors(case)
+        weights = {w: tensors.get(w) for w in op.weights}
+        for reduction in (op.reductions[0], "none"):
+            args = [tensors[a] for a in op.arrays] + list(weights.values()) + list(case.params.values()) + [reduction]
+            loss = getattr(nt, op.name)(*(tensors[a] for a in op.arrays), **weights, **case.params, reduction=reduction)
+            for suffix, lead in (("", ()), ("_backward", (torch.ones_like(loss),)), ("_forward_backward", ())):
+                result.append(pytest.param(op.name + suffix, (*lead, *args), id=f"{op.name}{suffix}-{reduction}"))
+    return result
+
+
+@pytest.mark.parametrize("name, args", op_cases())
+def test_every_op_has_a_schema_and_a_fake_implementation_that_agree_with_it(name, args):
+    """torch's own checks of the op: its schema, and its fake tensor's shape, dtype and strides
+    against the real result's."""
+    torch.library.opcheck(nt.ops[name], args, test_utils=("test_schema", "test_faketensor"))
+
+
+def test_opcheck_with_autograd_and_aot_dispatch():
     x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     torch.library.opcheck(nt.ops["gelu"], (x, "tanh"))
-    torch.library.opcheck(nt.ops["softmax"], (x, 1))
     torch.library.opcheck(nt.ops["prelu"], (x, torch.rand(4, dtype=torch.float64, requires_grad=True)))
-    t = torch.tensor([0, 1, 3])
-    torch.library.opcheck(nt.ops["cross_entropy_forward_backward"], (x, t, None, -100, 0.1, "mean"))
-    torch.library.opcheck(nt.ops["mse_loss"], (x, torch.randn(3, 4, dtype=torch.float64), "none"))
+    torch.library.opcheck(nt.ops["cross_entropy_forward_backward"], (x, torch.tensor([0, 1, 3]), None, -100, 0.1, "mean"))
 
 
 def test_the_training_step_benchmark_runs(capsys):
