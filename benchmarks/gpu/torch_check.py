@@ -10,6 +10,7 @@ float32's rounding (libdevice and numact's CPU math core round differently).
 """
 
 import argparse
+import functools
 import pathlib
 import statistics
 import sys
@@ -19,8 +20,8 @@ import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
-import numact.torch as nt  # noqa: E402
-from numact.operators import ACTIVATIONS, LOSSES, param_cases  # noqa: E402
+import numact.torch as nt
+from numact.operators import ACTIVATIONS, LOSSES, param_cases
 
 
 def _activation_args(op, device):
@@ -69,8 +70,7 @@ def check() -> bool:
     ok = True
     for op in ACTIVATIONS:
         for params in param_cases(op):
-            fn = getattr(nt, op.name)
-            call = (lambda f, p: (lambda *a: f(*a, **p)))(fn, params if op.kind == "elementwise" else {})
+            call = functools.partial(getattr(nt, op.name), **(params if op.kind == "elementwise" else {}))
             results = [_run(call, *_activation_args(op, d)) for d in ("cpu", "cuda")]
             ok &= _report(f"{op.name} {params}", *results)
     for op in LOSSES:
@@ -78,7 +78,7 @@ def check() -> bool:
             results = []
             for device in ("cpu", "cuda"):
                 t = _loss_args(op, device)
-                results.append(_run(lambda *a: getattr(nt, op.name)(*a, reduction=reduction),
+                results.append(_run(functools.partial(getattr(nt, op.name), reduction=reduction),
                                     [t[a] for a in op.arrays], [t[a] for a in op.inputs]))
             ok &= _report(f"{op.name} {reduction}", *results)
     return ok

@@ -14,6 +14,7 @@ activations' and the loss's share of it: the modules alone show their own speed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import platform
 import statistics
 import time
@@ -45,7 +46,7 @@ def _has_avx512() -> bool:
 
 def _model(widths, activation: torch.nn.Module) -> torch.nn.Sequential:
     layers: list[torch.nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(widths)):
         layers.append(torch.nn.Linear(a, b))
         if i < len(widths) - 2:
             layers.append(activation())
@@ -97,7 +98,7 @@ def run(batch: int, widths: list[int], activations: list[str], repeats: int) -> 
         h = torch.randn(batch, widths[1], requires_grad=True)
         g = torch.randn(batch, widths[1])
 
-        def alone(module):
+        def alone(module, h=h, g=g):
             def fn():
                 h.grad = None
                 module(h).backward(g)
