@@ -9,8 +9,9 @@ parameters in scope).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -93,6 +94,7 @@ def choice(**values: float) -> Callable[[str, str, Any], float]:
             raise ValueError(f"numact.{op_name}: {name} must be {allowed}, got {value!r}")
         return values[value]
 
+    to_kernel.values = tuple(values.values())  # the kernel values it can give (numact.ufuncs)
     return to_kernel
 
 

@@ -111,3 +111,13 @@ def test_the_loss_helper_kernels_compile_to_ptx(kernel):
     }[kernel]
     ptx, _ = cuda.compile_ptx(getattr(_cuda, kernel).py_func, signature, cc=(9, 0))
     assert ".entry" in ptx
+
+
+@pytest.mark.parametrize("name", __import__("numact.ufuncs").ufuncs.__all__)
+def test_every_ufuncs_scalar_function_compiles_for_cuda(name):
+    """numact.ufuncs.cuda(name) is numba-cuda's vectorize of this function: it compiles (float32)."""
+    from numact import _cuda, ufuncs  # noqa: F401 - _cuda registers the primitives' CUDA versions
+
+    spec = ufuncs._SPECS[name]
+    ptx, _ = cuda.compile_ptx(spec.function(), (types.float32,) * len(spec.inputs), device=True, cc=(9, 0))
+    assert ".func" in ptx

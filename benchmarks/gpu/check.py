@@ -16,6 +16,7 @@ Runs under the simulator too (NUMBA_ENABLE_CUDASIM=1, small --size), which the t
 """
 
 import argparse
+import os
 import pathlib
 import statistics
 import sys
@@ -25,12 +26,12 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
-from numba import cuda  # noqa: E402
+from numba import cuda
 
-import numact  # noqa: E402
-from numact.bench.workloads import activation_arrays as workload  # noqa: E402
-from numact.bench.workloads import loss_arrays as loss_workload  # noqa: E402
-from numact.operators import ACTIVATIONS, LOSSES  # noqa: E402
+import numact
+from numact.bench.workloads import activation_arrays as workload
+from numact.bench.workloads import loss_arrays as loss_workload
+from numact.operators import ACTIVATIONS, LOSSES
 
 RTOL = {np.float32: 5e-7, np.float64: 1e-13}  # a few ulps; float64 sums may run in another order
 
@@ -106,6 +107,21 @@ def _copy(dst, src):
         dst[i] = src[i]
 
 
+def check_ufuncs(rng) -> list[str]:
+    """numact.ufuncs.cuda(name) against the CPU ufunc, float32, for every ufunc."""
+    from numact import ufuncs
+
+    problems = []
+    for name in ufuncs.__all__:
+        spec = ufuncs._SPECS[name]
+        inputs = [rng.uniform(0.05, 0.95, 4096).astype(np.float32) for _ in spec.inputs]
+        expected = getattr(ufuncs, name)(*inputs)
+        got = ufuncs.cuda(name)(*(cuda.to_device(a) for a in inputs)).copy_to_host()
+        if not np.allclose(got, expected, rtol=5e-6, atol=1e-7, equal_nan=True):
+            problems.append(f"ufunc {name}: largest difference {np.nanmax(np.abs(got - expected)):.3g}")
+    return problems
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=10_000_000)
@@ -119,6 +135,8 @@ def main(argv=None) -> int:
     small = min(args.size, 1 << 20)
     problems = [p for op in ops for dtype in (np.float32, np.float64) for p in check(op, small, dtype, rng)]
     problems += [p for op in losses for dtype in (np.float32, np.float64) for p in check_loss(op, small, dtype, rng)]
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+        problems += check_ufuncs(rng)  # numba-cuda's CUDA ufuncs do not run under the simulator
     print("correctness:", "all GPU results match the CPU" if not problems else "\n  ".join(["FAILED"] + problems))
 
     itemsize = 4
