@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-cpu test-cpu-other test-cuda fuzz bench bench-torch asv bench-pytest ulp clean
+.PHONY: test test-cpu test-cpu-other test-cuda fuzz bench bench-torch asv asv-history bench-pytest ulp clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,17 @@ asv: $(STAMP)
 	$(BIN)/asv machine --yes --machine local >/dev/null
 	NUMACT_ASV_SIZES=100000 $(BIN)/asv run --python=same --quick --machine local \
 		--set-commit-hash $$(git rev-parse HEAD) --show-stderr
+	$(BIN)/asv publish
+
+# asv across commits: the last ASV_COMMITS commits of this branch, each built from its own
+# checkout into asv's virtualenv (numpy, numba and scipy from the package registry), benchmarked
+# at 100,000 elements (one quick sample each; results already there are kept), then the HTML
+# dashboard in .asv/html: each benchmark's history, the NumPy suites beside numact's.
+ASV_COMMITS ?= 10
+asv-history: $(STAMP)
+	$(BIN)/asv machine --yes --machine local >/dev/null
+	NUMACT_ASV_SIZES=100000 $(BIN)/asv run --quick --machine local --show-stderr \
+		--skip-existing-successful HEAD~$(ASV_COMMITS)..HEAD
 	$(BIN)/asv publish
 
 # pytest-benchmark on the hot kernels; compare a change with ARGS=--benchmark-compare.

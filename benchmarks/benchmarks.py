@@ -74,3 +74,35 @@ class Losses(_LossSuite):
 
 class LossesNumPy(_LossSuite):
     side = "numpy"
+
+
+class Ufuncs:
+    """numact.ufuncs: every element-wise activation's forward and backward ufunc, its parameters
+    at their defaults (broadcast scalars), writing into a preallocated output."""
+
+    ops = [op for op in ACTIVATIONS if op.kind in ("elementwise", "channelwise")]
+    params = [[op.name for op in ops], SIZES, DTYPES]
+    param_names = ["operator", "size", "dtype"]
+    timeout = 300
+
+    def setup(self, name, size, dtype):
+        import numact.ufuncs as nu
+        from numact.operators import param_cases
+
+        op = next(op for op in self.ops if op.name == name)
+        dtype = np.dtype(dtype)
+        rng = np.random.default_rng(0)
+        self.x = rng.normal(0, 3, size).astype(dtype)
+        self.g = np.ones(size, dtype)
+        self.out = np.empty(size, dtype)
+        defaults = param_cases(op)[0]
+        self.values = ([dtype.type(0.25)] if op.kind == "channelwise"
+                       else [dtype.type(p.kernel_value(name, defaults[p.name])) for p in op.params])
+        self.forward, self.backward = getattr(nu, name), getattr(nu, f"{name}_backward")
+        self.time_forward(), self.time_backward()  # compile (or load from the cache): not timed
+
+    def time_forward(self, *params):
+        self.forward(self.x, *self.values, out=self.out)
+
+    def time_backward(self, *params):
+        self.backward(self.g, self.x, *self.values, out=self.out)
