@@ -72,11 +72,12 @@ asv: $(STAMP)
 # checkout into asv's virtualenv (numpy, numba and scipy from the package registry), benchmarked
 # at 100,000 elements (one quick sample each; results already there are kept), then the HTML
 # dashboard in .asv/html: each benchmark's history, the NumPy suites beside numact's.
+# ASV_ARGS for more, e.g. ASV_ARGS="--bench Ufuncs" for one suite.
 ASV_COMMITS ?= 10
 asv-history: $(STAMP)
 	$(BIN)/asv machine --yes --machine local >/dev/null
 	NUMACT_ASV_SIZES=100000 $(BIN)/asv run --quick --machine local --show-stderr \
-		--skip-existing-successful HEAD~$(ASV_COMMITS)..HEAD
+		--skip-existing-successful $(ASV_ARGS) HEAD~$(ASV_COMMITS)..HEAD
 	$(BIN)/asv publish
 
 # pytest-benchmark on the hot kernels; compare a change with ARGS=--benchmark-compare.

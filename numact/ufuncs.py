@@ -2,12 +2,12 @@
 math (``numact.activations``, ``numact.losses``): no formula is written again, and an operator
 added to the table gets its ufuncs with no code here.
 
-    >>> import numpy as np, numact.ufuncs as nu
-    >>> x = np.linspace(-2, 2, 5)
-    >>> nu.elu(x, 0.5)                        # the parameters are trailing inputs, broadcast
-    >>> nu.elu_backward(np.ones(5), x, 0.5)
-    >>> nu.mse_loss(x, 0.0)                   # a loss per element, and its gradient
-    >>> nu.mse_loss_backward(x, 0.0)
+    import numpy as np, numact.ufuncs as nu
+    x = np.linspace(-2, 2, 5)
+    nu.elu(x, 0.5)                        # the parameters are trailing inputs, broadcast
+    nu.elu_backward(np.ones(5), x, 0.5)
+    nu.mse_loss(x, 0.0)                   # a loss per element, and its gradient
+    nu.mse_loss_backward(x, 0.0)
 
 Activations: ``<name>(x, params…)`` and ``<name>_backward(grad_output, x, params…)`` for every
 element-wise activation and PReLU (``prelu(x, weight)``, ``prelu_backward(grad_output, x,
