@@ -28,6 +28,15 @@ def _constant(value: float, dtype: np.dtype) -> np.ndarray:
     return a
 
 
+def loss_shape(op: Loss, shape: tuple) -> tuple:
+    """The unreduced loss's shape for ``shape``: the input's (class losses, which drop the class
+    axis 1, or the class axis alone: ()) or the arrays' broadcast shape (element-wise losses
+    keep it, vector losses drop the last axis)."""
+    if op.kind == "class":
+        return (shape[0],) + tuple(shape[2:]) if len(shape) >= 2 else ()
+    return tuple(shape) if op.kind == "elementwise" else tuple(shape[:-1])
+
+
 class _LossCall:
     """One loss call after its checks: target, dtypes, the arrays laid out for the kernel."""
 
@@ -77,7 +86,7 @@ class _LossCall:
             for arg in op.arrays + op.weights
         ]
         self.operands += [ones] * (4 - len(self.operands))
-        self.loss_shape = shape
+        self.loss_shape = loss_shape(op, shape)
         self.count = self.n
         if self.reduction == "batchmean":
             self.count = shape[0] if shape else 1
@@ -92,7 +101,7 @@ class _LossCall:
         classes = shape[1] if len(shape) >= 2 else shape[0]
         rows = (shape[0], classes, math.prod(shape[2:])) if len(shape) >= 2 else (1, classes, 1)
         self.shape, self.rows3 = shape, rows
-        self.loss_shape = (shape[0],) + shape[2:] if len(shape) >= 2 else ()
+        self.loss_shape = loss_shape(op, shape)
         self.n = rows[0] * rows[2]
         t = self.arrays["target"]
         weight = self.arrays.get("weight")
@@ -145,7 +154,7 @@ class _LossCall:
         self.shape = shape = self._broadcast_shape(op.inputs)
         if not shape:
             raise ValueError(f"numact.{self.name}: the inputs must have at least 1 dimension (vectors on the last axis)")
-        self.loss_shape = shape[:-1]
+        self.loss_shape = loss_shape(op, shape)
         self.n = math.prod(self.loss_shape)
         self.rows3 = rows = (self.n, shape[-1], 1)
         self.x3 = [self._full(self.arrays[arg], shape).reshape(rows) for arg in op.inputs]

@@ -24,6 +24,7 @@ import torch
 
 import numact
 
+from .._loss_api import loss_shape
 from ..operators import (
     ACTIVATIONS,
     LOSSES,
@@ -251,12 +252,9 @@ def _loss_shape(op: Loss, tensors: dict[str, torch.Tensor], reduction: str) -> t
     if reduction != "none":
         return ()
     if op.kind == "class":
-        shape = tuple(tensors["input"].shape)
-        return (shape[0],) + shape[2:] if len(shape) >= 2 else ()
-    shapes = [tuple(tensors[a].shape) for a in (op.arrays + op.weights if op.kind == "elementwise" else op.inputs)
-              if tensors.get(a) is not None]
-    shape = tuple(torch.broadcast_shapes(*shapes))
-    return shape if op.kind == "elementwise" else shape[:-1]
+        return loss_shape(op, tuple(tensors["input"].shape))
+    arrays = op.arrays + op.weights if op.kind == "elementwise" else op.inputs
+    return loss_shape(op, tuple(torch.broadcast_shapes(*(t.shape for a in arrays if (t := tensors.get(a)) is not None))))
 
 
 def _loss_ops(op: Loss):
