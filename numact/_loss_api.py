@@ -8,6 +8,7 @@ order) and, for the backward and the fused call, the gradients in the same pass.
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from typing import Any
@@ -26,6 +27,55 @@ def _constant(value: float, dtype: np.dtype) -> np.ndarray:
     a = np.full((), value, dtype)
     a.flags.writeable = False
     return a
+
+
+class BadValue(ValueError):
+    """A value in the data that the loss refuses: a ``ValueError`` naming the loss, the array,
+    the value and its position. ``moved(offset)`` is the same error at ``position + offset``:
+    numact.dask reports a bad value in a chunk at its position in the whole array."""
+
+    def __init__(self, name: str, arg: str, value: Any, position: tuple):
+        self.name, self.arg, self.value, self.position = name, arg, value, tuple(position)
+        super().__init__(f"numact.{name}: {arg} holds {self.what()} at {self.position}{self.why()}")
+
+    def what(self) -> str:
+        return repr(self.value)
+
+    def why(self) -> str:
+        return ""
+
+    def __reduce__(self):  # it crosses processes (dask.distributed): kept whole, not rebuilt from args
+        return _restore, (type(self), dict(self.__dict__), self.args)
+
+    def moved(self, offset: tuple) -> "BadValue":
+        moved = copy.copy(self)
+        moved.position = tuple(int(p + o) for p, o in zip(self.position, offset))
+        moved.args = (f"numact.{self.name}: {self.arg} holds {self.what()} at {moved.position}{self.why()}",)
+        return moved
+
+
+def _restore(cls, state: dict, args: tuple) -> BadValue:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    error.args = args
+    return error
+
+
+class BadClassIndex(BadValue):
+    def __init__(self, name: str, value: int, position: tuple, classes: int, ignore_index: int):
+        self.classes, self.ignore_index = classes, ignore_index
+        super().__init__(name, "target", value, position)
+
+    def what(self) -> str:
+        return f"class index {self.value}"
+
+    def why(self) -> str:
+        return f", outside [0, {self.classes}) and not ignore_index ({self.ignore_index})"
+
+
+class BadProbability(BadValue):
+    def why(self) -> str:
+        return "; probabilities must be in [0, 1]"
 
 
 def loss_shape(op: Loss, shape: tuple) -> tuple:
@@ -123,12 +173,8 @@ class _LossCall:
             self.t = target.contiguous(t, np.int64).reshape(rows[0], 1, rows[2])
             first_bad, weight_sum = target.check_classes(self.t.reshape(self.n), w, ignore_index, classes)
             if first_bad >= 0:
-                position = _index(first_bad, self.loss_shape)
                 value = _item(target, self.t.reshape(self.n), first_bad)
-                raise ValueError(
-                    f"numact.{self.name}: target holds class index {value} at {position}, outside "
-                    f"[0, {classes}) and not ignore_index ({ignore_index})"
-                )
+                raise BadClassIndex(self.name, value, _index(first_bad, self.loss_shape), classes, ignore_index)
             self.count = weight_sum  # 'mean' divides by Σ w[target] over the kept targets
         elif t.dtype.kind == "f" and op.probs_math is not None:
             if tuple(t.shape) != shape:
@@ -196,10 +242,8 @@ class _LossCall:
         a = self.target.contiguous(self.arrays[arg], self.compute)
         position = self.target.first_outside(a, 0.0, 1.0)
         if position >= 0:
-            raise ValueError(
-                f"numact.{self.name}: {arg} holds {_item(self.target, a.reshape(a.size), position)} at "
-                f"{_index(position, tuple(a.shape))}; probabilities must be in [0, 1]"
-            )
+            value = _item(self.target, a.reshape(a.size), position)
+            raise BadProbability(self.name, arg, value, _index(position, tuple(a.shape)))
 
     def _scale(self, g):
         """grad_output as what the kernels multiply each gradient by: one value per loss element

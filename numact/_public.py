@@ -2,8 +2,48 @@
 
 from __future__ import annotations
 
+import inspect
+import sys
+
 from . import _api, _loss_api
 from .operators import ACTIVATIONS, LOSSES, REQUIRED, Activation, Loss
+
+
+def _lazy(*arrays) -> bool:
+    """Whether any argument is a dask array (dask is loaded, or there can be none)."""
+    array = sys.modules["dask.array"].Array
+    return any(isinstance(a, array) for a in arrays)
+
+
+def _dask(name: str):
+    from . import dask
+
+    return getattr(dask, name)
+
+
+def _dispatching(source: str, names: dict) -> str:
+    """The source of each function, with a first line that sends a call with a dask array
+    argument to numact.dask's function of the same name (a dictionary look-up when dask is not
+    loaded)."""
+    namespace: dict = {}
+    exec(source, dict(names), namespace)  # noqa: S102 - only to read the signatures back
+    lines = []
+    for fn_source, fn in zip(source.split("def ")[1:], namespace.values()):
+        params = list(inspect.signature(fn).parameters)
+        arrays = [p for p in params if p in _ARRAY_ARGUMENTS]
+        header, body = ("def " + fn_source).split("\n", 1)
+        call = ", ".join(f"{p}={p}" for p in params)
+        lines += [header,
+                  f"    if 'dask.array' in _modules and _lazy({', '.join(arrays)}):",
+                  f"        return _dask({fn.__name__!r})({call})",
+                  body.rstrip("\n")]
+    return "\n".join(lines) + "\n"
+
+
+_ARRAY_ARGUMENTS = {"x", "grad_output", "weight", "pos_weight"} | {
+    a for op in LOSSES for a in op.arrays
+}
+_DISPATCH = {"_modules": sys.modules, "_lazy": _lazy, "_dask": _dask}
 
 _KIND_CALLS = {
     # kind: (forward parameters, backward parameters, forward call, backward call)
@@ -135,8 +175,8 @@ def _build_loss(op: Loss) -> dict[str, object]:
             f"def {name}({lead}{', '.join(op.arrays)}, *, {keywords}{trail}):\n"
             f"    return {call.format(arrays=arrays, weights=weights, params=values)}\n"
         )
-        namespace = dict(zip(("_forward", "_backward", "_fused"), _loss_api.calls(op)))
-        exec(source, namespace)  # noqa: S102 - real signatures, as for the activations
+        namespace = dict(zip(("_forward", "_backward", "_fused"), _loss_api.calls(op)), **_DISPATCH)
+        exec(_dispatching(source, namespace), namespace)  # noqa: S102 - real signatures, as for the activations
         fn = namespace[name]
         fn.__module__ = "numact"
         fn.__doc__ = _loss_docstring(op, suffix)
@@ -159,8 +199,8 @@ def build() -> dict[str, object]:
             f"def {op.name}_backward({bwd_params.format(params=params)}*, out=None):\n"
             f"    return {bwd_call.format(values=values)}\n"
         )
-        namespace = dict(zip(("_forward", "_backward"), getattr(_api, op.kind)(op)))
-        exec(source, namespace)  # noqa: S102 - real signatures, built like dataclasses builds __init__
+        namespace = dict(zip(("_forward", "_backward"), getattr(_api, op.kind)(op)), **_DISPATCH)
+        exec(_dispatching(source, namespace), namespace)  # noqa: S102 - real signatures, built like dataclasses builds __init__
         for backward, suffix in ((False, ""), (True, "_backward")):
             fn = namespace[op.name + suffix]
             fn.__module__ = "numact"
