@@ -2,13 +2,14 @@
 #   make bench   the benchmark report, numact bench (creates .venv and installs what it needs)
 #   make test    the test suite, CPU and CUDA simulator
 # More: make asv (a quick asv pass, published as HTML), make bench-pytest (micro-benchmarks),
-# make bench-torch (a training step with numact.torch), make ulp (the accuracy table of the CPU math core, docs/ulp.md).
+# make bench-torch (a training step with numact.torch), make bench-dask (numact on a dask.distributed
+# cluster over 32 GB of logits, more than this machine's memory), make ulp (the accuracy table of the CPU math core, docs/ulp.md).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-cpu test-cpu-other test-cuda fuzz bench bench-torch asv asv-history bench-pytest ulp clean
+.PHONY: test test-cpu test-cpu-other test-cuda fuzz bench bench-torch bench-dask asv asv-history bench-pytest ulp clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -88,6 +89,11 @@ bench-pytest: $(STAMP)
 # numact.torch's, and each module alone (numact/bench/torch_step.py).
 bench-torch: $(STAMP)
 	$(BIN)/python -m numact.bench.torch_step $(ARGS)
+
+# numact on a dask.distributed LocalCluster (1 and 2 workers) over 32 GB of float32 logits made
+# lazily: cross_entropy_forward_backward and gelu (numact/bench/dask_memory.py; ARGS="--gb 4" for less).
+bench-dask: $(STAMP)
+	$(BIN)/python -m numact.bench.dask_memory $(ARGS)
 
 ulp: $(STAMP)
 	$(BIN)/python -m numact.bench.ulp docs/ulp.md

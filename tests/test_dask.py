@@ -354,3 +354,11 @@ def test_a_bad_class_index_reaches_the_client_from_a_worker(client):
     with pytest.raises(ValueError, match=r"target holds class index -3 at \(8,\)"):
         client.compute(loss, sync=True)
 
+
+
+def test_the_modules_example_runs():
+    import doctest
+
+    import numact.dask
+
+    assert doctest.testmod(numact.dask).failed == 0
