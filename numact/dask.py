@@ -4,7 +4,7 @@ own functions (CPU kernels for NumPy chunks, CUDA kernels for CuPy chunks).
     >>> import dask.array as da, numact
     >>> x = da.random.default_rng(0).standard_normal((1000, 10), chunks=(250, 5)).astype("float32")
     >>> y = numact.gelu(x)                   # lazy: a dask array of x's shape, dtype and chunks
-    >>> loss, grad = numact.cross_entropy_forward_backward(x, da.zeros(1000, int, chunks=250))
+    >>> loss, grad = numact.cross_entropy_forward_backward(x, da.zeros(1000, dtype=int, chunks=250))
     >>> print(loss.shape, grad.chunks == x.chunks)
     () True
 
