@@ -52,7 +52,6 @@ import functools
 import inspect
 import math
 import sys
-from typing import Any
 
 import dask.array as da
 import numpy as np

@@ -17,18 +17,24 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
+from loss_cases import cases, torch_loss
+from support import (
+    ELEMENTWISE,
+    ROWWISE,
+    assert_close,
+    inputs,
+    op_params,
+    reference,
+)
 
 import numact
-from loss_cases import cases, torch_loss
-from numact.operators import ACTIVATIONS, param_cases
-from support import ELEMENTWISE, ROWWISE, TOLERANCE, assert_close, inputs, op_params, reference
+from numact.operators import param_cases
 
 pytestmark = pytest.mark.cpu_only  # dask's chunks are NumPy arrays here; the CUDA kernels have their own tests
 warnings.filterwarnings("ignore", category=RuntimeWarning)
 
 DTYPES = [np.float32, np.float64]
 LOSS_CASES = cases()
-PRELU = next(op for op in ACTIVATIONS if op.kind == "channelwise")
 
 
 def chunked(a, parts=3):

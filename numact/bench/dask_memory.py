@@ -142,7 +142,7 @@ def main(argv=None):
     alone = in_memory(rows, classes)
     print("in memory, one chunk, numact alone (" + f"{cores} threads): "
           + ", ".join(f"{k} {v:.2f} GB/s" for k, v in alone.items()), flush=True)
-    print(f"\n| pass | workers | time s | GB/s | one chunk in memory GB/s | peak RSS per worker GB | peak RSS, all workers GB |")
+    print("\n| pass | workers | time s | GB/s | one chunk in memory GB/s | peak RSS per worker GB | peak RSS, all workers GB |")
     print("|---|---:|---:|---:|---:|---:|---:|", flush=True)
     for n_workers in [int(k) for k in args.workers.split(",")]:
         threads = max(1, cores // n_workers)  # numba's threads in each worker: the cores shared out
