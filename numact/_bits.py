@@ -40,6 +40,16 @@ _SCALEF = (config.CPU_NAME is None and config.CPU_FEATURES is None
            and bool(llvmlite.binding.get_host_cpu_features().get("avx512f")))
 
 
+def ldexp_codegen(context, builder, signature, args):
+    """llvm.ldexp: vscalef on AVX-512, x·2^n rounded once."""
+    value, exponent = args
+    float_type = context.get_value_type(signature.args[0])
+    suffix = "f32" if signature.args[0] == types.float32 else "f64"
+    fn = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(float_type, [float_type, ir.IntType(32)]), f"llvm.ldexp.{suffix}.i32")
+    return builder.call(fn, [value, builder.fptosi(exponent, ir.IntType(32))])
+
+
 @intrinsic
 def ldexp(typingctx, x, n):
     """x·2^n rounded once, for an integral float n with |n| < 2·bias and x near 1: a subnormal
@@ -54,12 +64,7 @@ def ldexp(typingctx, x, n):
         value, exponent = args
         float_type = context.get_value_type(x)
         if _SCALEF:
-            k = builder.fptosi(exponent, ir.IntType(32))
-            suffix = "f32" if x == types.float32 else "f64"
-            fn = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(float_type, [float_type, ir.IntType(32)]),
-                f"llvm.ldexp.{suffix}.i32")
-            return builder.call(fn, [value, k])
+            return ldexp_codegen(context, builder, signature, args)
         int_type = context.get_value_type(bits)
         k = builder.fptosi(exponent, int_type)
         half = builder.ashr(k, int_type(1))
@@ -67,6 +72,26 @@ def ldexp(typingctx, x, n):
             factor = builder.shl(builder.add(part, int_type(bias)), int_type(mantissa))
             value = builder.fmul(value, builder.bitcast(factor, float_type))
         return value
+
+    return x(x, n), codegen
+
+
+@intrinsic
+def ldexp_normal(typingctx, x, n):
+    """x·2^n for an integral float n where the result is normal (no overflow, no subnormal):
+    vscalef with AVX-512 (as ldexp), else one multiply by 2^n built in the exponent field."""
+    if x not in _LAYOUT or n != x:
+        return None
+    bits, mantissa, bias = _LAYOUT[x]
+
+    def codegen(context, builder, signature, args):
+        value, exponent = args
+        if _SCALEF:
+            return ldexp_codegen(context, builder, signature, args)
+        int_type = context.get_value_type(bits)
+        k = builder.add(builder.fptosi(exponent, int_type), int_type(bias))
+        factor = builder.bitcast(builder.shl(k, int_type(mantissa)), context.get_value_type(x))
+        return builder.fmul(value, factor)
 
     return x(x, n), codegen
 

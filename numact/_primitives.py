@@ -25,23 +25,43 @@ _TRANSCENDENTALS = {
     "erfc": (_vmath.erfc32, _vmath.erfc64),
     "sin": (_vmath.sin32, _vmath.sin64),
     "cos": (_vmath.cos32, _vmath.cos64),
+    "normal_cdf": (_vmath.normal_cdf32, _vmath.normal_cdf64),
+    "normal_pdf": (_vmath.normal_pdf32, _vmath.normal_pdf64),
 }
+SQRT_HALF = 0.7071067811865476
+INV_SQRT_2PI = 0.3989422804014327
+
+
+def _normal_cdf(x):
+    return 0.5 * math.erfc(-x * SQRT_HALF)
+
+
+def _normal_pdf(x):
+    return INV_SQRT_2PI * math.exp(-0.5 * x * x)
+
+
+# The functions math lacks, for CUDA (libdevice's erfc and exp) and the simulator.
+_LIBM = {"normal_cdf": _normal_cdf, "normal_pdf": _normal_pdf}
+
+
+def _libm(name):
+    return _LIBM[name] if name in _LIBM else getattr(math, name)
 
 
 def _stub(name):
-    libm = getattr(math, name)
+    libm = _libm(name)
 
     def primitive(x):
         return type(x)(libm(x))  # plain Python: only the CUDA simulator's own code runs this
 
     primitive.__name__ = primitive.__qualname__ = name
-    primitive.__doc__ = f"{name}(x) in x's float type (math.{name} on CUDA)"
+    primitive.__doc__ = f"{name}(x) in x's float type ({libm.__module__}.{libm.__name__} on CUDA)"
     return primitive
 
 
 def _cpu_typer(name):
     single, double = _TRANSCENDENTALS[name]
-    libm = getattr(math, name)
+    libm = _libm(name)
 
     def typer(x):
         if x == types.float32:
@@ -54,11 +74,16 @@ def _cpu_typer(name):
 
 
 def _cuda_typer(name):
+    if name == "normal_cdf":
+        return lambda x: lambda x: like(x, 0.5) * math.erfc(-x * like(x, SQRT_HALF))
+    if name == "normal_pdf":
+        return lambda x: lambda x: like(x, INV_SQRT_2PI) * math.exp(like(x, -0.5) * x * x)
     libm = getattr(math, name)
     return lambda x: lambda x: libm(x)
 
 
-exp, expm1, log, log1p, tanh, erf, erfc, sin, cos = (_stub(n) for n in _TRANSCENDENTALS)
+_STUBS = {name: _stub(name) for name in _TRANSCENDENTALS}
+exp, expm1, log, log1p, tanh, erf, erfc, sin, cos, normal_cdf, normal_pdf = _STUBS.values()
 
 
 def maximum(a, b):
@@ -77,7 +102,7 @@ def _maximum_cuda(a, b):
 
 
 numba.extending.overload(maximum, jit_options=_vmath.INLINED)(_maximum_cpu)
-for _name, _primitive in zip(_TRANSCENDENTALS, (exp, expm1, log, log1p, tanh, erf, erfc, sin, cos)):
+for _name, _primitive in _STUBS.items():
     numba.extending.overload(_primitive, jit_options=_vmath.INLINED)(_cpu_typer(_name))
 
 
@@ -184,7 +209,7 @@ def register_cuda() -> None:
     overload(like, target="cuda")(_like_typer)
     overload(at, target="cuda")(_at_typer)
     overload(store_loss_element, target="cuda")(_store_typer)
-    for name, primitive in zip(_TRANSCENDENTALS, (exp, expm1, log, log1p, tanh, erf, erfc, sin, cos)):
+    for name, primitive in _STUBS.items():
         overload(primitive, target="cuda")(_cuda_typer(name))
     overload(maximum, target="cuda")(_maximum_cuda)
     overload(row_max, target="cuda")(lambda x, sign: row_max)

@@ -21,10 +21,12 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ._bits import clear_low_bits, cos_rare, exp2i, fma, ldexp, sin_rare, split_exponent
+from ._bits import clear_low_bits, cos_rare, exp2i, fma, ldexp, ldexp_normal, sin_rare, split_exponent
 from ._coefficients import (ERFC_CHEBYSHEV_32, ERFC_CHEBYSHEV_64, ERFC_LIMIT_32, ERFC_LIMIT_64,
-                            ERFC_SPLIT_32, ERFC_SPLIT_64, ERFC_T_RANGE_32, ERFC_T_RANGE_64, PIO2_PIECES,
-                            TANH_CHEBYSHEV_32, TANH_CHEBYSHEV_64, TANH_SPLIT)
+                            ERFC_SPLIT_32, ERFC_SPLIT_64, ERFC_T_RANGE_32, ERFC_T_RANGE_64, GAUSSIAN_EXP_32, NORMAL_CHEBYSHEV_64,
+                            NORMAL_DENOMINATOR_32, NORMAL_K_64, NORMAL_LIMIT_32, NORMAL_LIMIT_64,
+                            NORMAL_NUMERATOR_32, NORMAL_T_RANGE_64, PIO2_PIECES, TANH_CHEBYSHEV_32,
+                            TANH_CHEBYSHEV_64, TANH_SPLIT)
 
 # LLVM's alwaysinline: every function here ends up inside the caller's loop, where the
 # vectoriser needs it (numba's own inline="always" inlines its IR instead, at great compile cost).
@@ -35,6 +37,7 @@ LOG2E = 1.4426950408889634
 TWO_OVER_PI = 0.6366197723675814
 SQRT_HALF = 0.7071067811865476
 TWO_OVER_SQRT_PI = 1.1283791670955126
+INV_SQRT_2PI = 0.3989422804014327
 INF = math.inf
 NAN = math.nan
 
@@ -108,6 +111,18 @@ ERFC_LINEAR_32 = _linear_part(ERFC_CHEBYSHEV_32, ERFC_T_RANGE_32, np.float32)
 ERFC_LINEAR_64 = _linear_part(ERFC_CHEBYSHEV_64, ERFC_T_RANGE_64, np.float64)
 ERFC_REST_32 = _monomial((0.0, 0.0) + ERFC_CHEBYSHEV_32[2:])
 ERFC_REST_64 = _monomial((0.0, 0.0) + ERFC_CHEBYSHEV_64[2:])
+# Φ's tail, float32: N/D highest degree first; float64: G as a polynomial in its Chebyshev
+# variable y = t·scale − offset, with (k, scale, offset)
+# M carries 2^−NORMAL_SHIFT: e^(−u²/2)·2^shift stays normal up to the clamp (see gaussian)
+NORMAL_SHIFT_32 = 32
+NORMAL_SHIFT_64 = 64
+NORMAL_RATIONAL_32 = (tuple(c * 2.0**-NORMAL_SHIFT_32 for c in NORMAL_NUMERATOR_32[::-1]), NORMAL_DENOMINATOR_32[::-1])
+NORMAL_POLY_64 = tuple(c * 2.0**-NORMAL_SHIFT_64 for c in _monomial(NORMAL_CHEBYSHEV_64))
+# e^r = 1 + r·q(r) for Φ's exponential: q a minimax fit (float32), Taylor's (float64)
+GAUSSIAN_Q_32 = GAUSSIAN_EXP_32[::-1]
+GAUSSIAN_Q_64 = _taylor(1, 13)
+NORMAL_SHAPE_64 = (NORMAL_K_64, 2 / (NORMAL_T_RANGE_64[1] - NORMAL_T_RANGE_64[0]),
+                   (NORMAL_T_RANGE_64[1] + NORMAL_T_RANGE_64[0]) / (NORMAL_T_RANGE_64[1] - NORMAL_T_RANGE_64[0]))
 
 
 @vmath
@@ -295,6 +310,56 @@ def erf_(x, erf_c, linear, rest, t_range, split, limit, split_bits, exp_c, ln2):
 
 
 @vmath
+def mills_rational(u, rational):
+    """M(u) = Φ(−u)·e^(u²/2) as N(u)/D(u) (float32): positive coefficients, so Horner's
+    roundings stay small."""
+    return horner(u, rational[0]) / horner(u, rational[1])
+
+
+@vmath
+def mills_chebyshev(u, polynomial, shape):
+    """M(u) = t·G(t), t = 1/(1 + k·u), G a Chebyshev fit on all of t's range (float64)."""
+    k, scale, offset = shape
+    t = like(u, 1) / fma(like(u, k), u, like(u, 1))
+    return t * horner(t * like(u, scale) - like(u, offset), polynomial)
+
+
+@vmath
+def clamp_magnitude(x, limit):
+    """min(|x|, limit), NaN kept (it then runs through to the result)."""
+    u = abs(x)
+    return like(x, limit) if u > like(x, limit) else u
+
+
+@vmath
+def gaussian(u, q, ln2, shift):
+    """2^shift·e^(−u²/2), normal for every u up to the clamp (so scaled by one multiply, where
+    AVX-512's vscalef is not at hand; the callers' constants carry 2^−shift, and their product
+    with it rounds once, also where it is subnormal). −u²/2 goes into exp exactly, as hi + lo
+    (fma): its rounding would cost u²·ε of relative precision, 100 ulps at u = 10 in float32."""
+    half = like(u, -0.5) * u
+    hi = half * u
+    n, r = reduce_ln2(hi, like(u, -0.0), fma(half, u, -hi), ln2)
+    return ldexp_normal(fma(r, horner(r, q), like(u, 1)), n + like(u, shift))  # e^r rounded once
+
+
+@vmath
+def normal_cdf_(x, u, mills, q, ln2, shift):
+    """Φ(x), the standard normal CDF, from Φ(−u) = e^(−u²/2)·M(u), u = |x| (clamped where both
+    round to 0; ±inf take the clamp): relative precision everywhere, also for x ≪ 0, where
+    1 + erf(x/√2) cancels. The one exponential is normal_pdf_'s (LLVM computes it once where a
+    caller takes both). ``mills`` is M(u)·2^−shift."""
+    tail = gaussian(u, q, ln2, shift) * mills
+    return tail if x < 0 else like(x, 1) - tail
+
+
+@vmath
+def normal_pdf_(u, q, ln2, shift):
+    """φ(x) = e^(−x²/2)/√(2π), u = |x| clamped as in normal_cdf_."""
+    return like(u, INV_SQRT_2PI * 2.0**-shift) * gaussian(u, q, ln2, shift)
+
+
+@vmath
 def sin_cos_quadrant(x, sin_c, cos_c, shift):
     """sin x (shift 0) or cos x (shift 1), in float64: x = q·π/2 + r with π/2 in three 33-bit
     pieces, then the Taylor series of sin r or cos r by the quadrant q + shift. The reduction is
@@ -391,6 +456,28 @@ def erf32(x):
 def erf64(x):
     return erf_(x, ERF_64, ERFC_LINEAR_64, ERFC_REST_64, ERFC_T_RANGE_64, ERFC_SPLIT_64, ERFC_LIMIT_64,
                 ERFC_SPLIT_BITS_64, EXP_64, LN2_64)
+
+
+@vmath
+def normal_cdf32(x):
+    u = clamp_magnitude(x, NORMAL_LIMIT_32)
+    return normal_cdf_(x, u, mills_rational(u, NORMAL_RATIONAL_32), GAUSSIAN_Q_32, LN2_32, NORMAL_SHIFT_32)
+
+
+@vmath
+def normal_cdf64(x):
+    u = clamp_magnitude(x, NORMAL_LIMIT_64)
+    return normal_cdf_(x, u, mills_chebyshev(u, NORMAL_POLY_64, NORMAL_SHAPE_64), GAUSSIAN_Q_64, LN2_64, NORMAL_SHIFT_64)
+
+
+@vmath
+def normal_pdf32(x):
+    return normal_pdf_(clamp_magnitude(x, NORMAL_LIMIT_32), GAUSSIAN_Q_32, LN2_32, NORMAL_SHIFT_32)
+
+
+@vmath
+def normal_pdf64(x):
+    return normal_pdf_(clamp_magnitude(x, NORMAL_LIMIT_64), GAUSSIAN_Q_64, LN2_64, NORMAL_SHIFT_64)
 
 
 # float32 sin and cos are computed in float64 and rounded once.

@@ -7,12 +7,11 @@ kernels write them, so NaN inputs and the kinks get the same values as in PyTorc
 """
 
 from ._jit import REASSOCIATE, jit
-from ._primitives import cos, erfc, exp, expm1, like, log, log1p, maximum, row_max, sin, spare, tanh
+from ._primitives import (cos, exp, expm1, like, log, log1p, maximum, normal_cdf, normal_pdf, row_max, sin, spare,
+                          tanh)
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-SQRT_HALF = 0.70710678118654752440084436210485  # 1/√2
-INV_SQRT_2PI = 0.39894228040143267793994605993438  # 1/√(2π)
 SQRT_2_OVER_PI = 0.79788456080286535587989211986876  # √(2/π)
 GELU_TANH_COEFF = 0.044715
 
@@ -164,15 +163,15 @@ def selu_backward(g, x):
 
 @jit
 def gelu_erf(x):
-    """y = x·Φ(x), Φ(x) = erfc(−x/√2)/2: erfc keeps Φ's relative precision for x ≪ 0."""
-    return x * (like(x, 0.5) * erfc(-x * like(x, SQRT_HALF)))
+    """y = x·Φ(x), Φ the standard normal CDF, with its relative precision for x ≪ 0 (where
+    1 + erf(x/√2) cancels)."""
+    return x * normal_cdf(x)
 
 
 @jit
 def gelu_erf_backward(g, x):
-    cdf = like(x, 0.5) * erfc(-x * like(x, SQRT_HALF))
-    pdf = like(x, INV_SQRT_2PI) * exp(like(x, -0.5) * x * x)
-    return g * (cdf + x * pdf)
+    # Φ(x) + x·φ(x): on the CPU both come from one exponential (see _vmath.normal_tail)
+    return g * (normal_cdf(x) + x * normal_pdf(x))
 
 
 @jit
