@@ -27,6 +27,7 @@ _TRANSCENDENTALS = {
     "cos": (_vmath.cos32, _vmath.cos64),
     "normal_cdf": (_vmath.normal_cdf32, _vmath.normal_cdf64),
     "normal_pdf": (_vmath.normal_pdf32, _vmath.normal_pdf64),
+    "sigmoid_slope": (_vmath.sigmoid_slope32, _vmath.sigmoid_slope64),
 }
 SQRT_HALF = 0.7071067811865476
 INV_SQRT_2PI = 0.3989422804014327
@@ -40,8 +41,13 @@ def _normal_pdf(x):
     return INV_SQRT_2PI * math.exp(-0.5 * x * x)
 
 
+def _sigmoid_slope(z):
+    e = math.exp(-abs(z))
+    return e / ((1.0 + e) * (1.0 + e))
+
+
 # The functions math lacks, for CUDA (libdevice's erfc and exp) and the simulator.
-_LIBM = {"normal_cdf": _normal_cdf, "normal_pdf": _normal_pdf}
+_LIBM = {"normal_cdf": _normal_cdf, "normal_pdf": _normal_pdf, "sigmoid_slope": _sigmoid_slope}
 
 
 def _libm(name):
@@ -78,12 +84,18 @@ def _cuda_typer(name):
         return lambda x: lambda x: like(x, 0.5) * math.erfc(-x * like(x, SQRT_HALF))
     if name == "normal_pdf":
         return lambda x: lambda x: like(x, INV_SQRT_2PI) * math.exp(like(x, -0.5) * x * x)
+    if name == "sigmoid_slope":
+        def slope(z):
+            e = math.exp(-abs(z))
+            return e / ((like(z, 1) + e) * (like(z, 1) + e))
+
+        return lambda z: slope
     libm = getattr(math, name)
     return lambda x: lambda x: libm(x)
 
 
 _STUBS = {name: _stub(name) for name in _TRANSCENDENTALS}
-exp, expm1, log, log1p, tanh, erf, erfc, sin, cos, normal_cdf, normal_pdf = _STUBS.values()
+exp, expm1, log, log1p, tanh, erf, erfc, sin, cos, normal_cdf, normal_pdf, sigmoid_slope = _STUBS.values()
 
 
 def maximum(a, b):

@@ -23,7 +23,7 @@ from numba.extending import overload
 
 from ._bits import clear_low_bits, cos_rare, exp2i, fma, ldexp, ldexp_normal, sin_rare, split_exponent
 from ._coefficients import (ERFC_CHEBYSHEV_32, ERFC_CHEBYSHEV_64, ERFC_LIMIT_32, ERFC_LIMIT_64,
-                            ERFC_SPLIT_32, ERFC_SPLIT_64, ERFC_T_RANGE_32, ERFC_T_RANGE_64, GAUSSIAN_EXP_32, NORMAL_CHEBYSHEV_64,
+                            ERFC_SPLIT_32, ERFC_SPLIT_64, ERFC_T_RANGE_32, ERFC_T_RANGE_64, EXP_MINIMAX_32, NORMAL_CHEBYSHEV_64,
                             NORMAL_DENOMINATOR_32, NORMAL_K_64, NORMAL_LIMIT_32, NORMAL_LIMIT_64,
                             NORMAL_NUMERATOR_32, NORMAL_T_RANGE_64, PIO2_PIECES, TANH_CHEBYSHEV_32,
                             TANH_CHEBYSHEV_64, TANH_SPLIT)
@@ -118,9 +118,13 @@ NORMAL_SHIFT_32 = 32
 NORMAL_SHIFT_64 = 64
 NORMAL_RATIONAL_32 = (tuple(c * 2.0**-NORMAL_SHIFT_32 for c in NORMAL_NUMERATOR_32[::-1]), NORMAL_DENOMINATOR_32[::-1])
 NORMAL_POLY_64 = tuple(c * 2.0**-NORMAL_SHIFT_64 for c in _monomial(NORMAL_CHEBYSHEV_64))
-# e^r = 1 + r·q(r) for Φ's exponential: q a minimax fit (float32), Taylor's (float64)
-GAUSSIAN_Q_32 = GAUSSIAN_EXP_32[::-1]
-GAUSSIAN_Q_64 = _taylor(1, 13)
+# e^r = 1 + r·q(r) for the scaled exponentials (gaussian, decay): q a minimax fit (float32),
+# Taylor's (float64)
+EXP_Q_32 = EXP_MINIMAX_32[::-1]
+EXP_Q_64 = _taylor(1, 13)
+# σ'(z) = e^−|z|/(1 + e^−|z|)² rounds to 0 beyond; 2^shift·e^−limit is normal
+SLOPE_LIMIT_32 = 104.0
+SLOPE_LIMIT_64 = 745.2
 NORMAL_SHAPE_64 = (NORMAL_K_64, 2 / (NORMAL_T_RANGE_64[1] - NORMAL_T_RANGE_64[0]),
                    (NORMAL_T_RANGE_64[1] + NORMAL_T_RANGE_64[0]) / (NORMAL_T_RANGE_64[1] - NORMAL_T_RANGE_64[0]))
 
@@ -326,7 +330,8 @@ def mills_chebyshev(u, polynomial, shape):
 
 @vmath
 def clamp_magnitude(x, limit):
-    """min(|x|, limit), NaN kept (it then runs through to the result)."""
+    """min(|x|, limit), NaN kept: it runs through to the result (the exponent's fptosi gives
+    x86's integer indefinite there, and the NaN mantissa makes the product NaN)."""
     u = abs(x)
     return like(x, limit) if u > like(x, limit) else u
 
@@ -357,6 +362,19 @@ def normal_cdf_(x, u, mills, q, ln2, shift):
 def normal_pdf_(u, q, ln2, shift):
     """φ(x) = e^(−x²/2)/√(2π), u = |x| clamped as in normal_cdf_."""
     return like(u, INV_SQRT_2PI * 2.0**-shift) * gaussian(u, q, ln2, shift)
+
+
+@vmath
+def sigmoid_slope_(z, limit, q, ln2, shift):
+    """σ'(z) = σ(z)·σ(−z) = e/(1 + e)² with e = e^−|z|: no overflow, no 1 − σ cancellation.
+    e is made as 2^shift·e^−|z| (|z| clamped where σ' rounds to 0), normal throughout, so one
+    multiply scales it (as in gaussian); the numerator's 2^−shift rounds once."""
+    a = abs(z)
+    n, r = reduce_ln2(-(a if a < like(z, limit) else like(z, limit)), like(z, -0.0), like(z, -0.0), ln2)
+    scaled = ldexp_normal(fma(r, horner(r, q), like(z, 1)), n + like(z, shift))
+    one = like(z, 1) + scaled * like(z, 2.0**-shift)
+    y = scaled * like(z, 2.0**-shift) / (one * one)
+    return y if z == z else -a  # NaN as e^−|z| would carry it
 
 
 @vmath
@@ -461,23 +479,33 @@ def erf64(x):
 @vmath
 def normal_cdf32(x):
     u = clamp_magnitude(x, NORMAL_LIMIT_32)
-    return normal_cdf_(x, u, mills_rational(u, NORMAL_RATIONAL_32), GAUSSIAN_Q_32, LN2_32, NORMAL_SHIFT_32)
+    return normal_cdf_(x, u, mills_rational(u, NORMAL_RATIONAL_32), EXP_Q_32, LN2_32, NORMAL_SHIFT_32)
 
 
 @vmath
 def normal_cdf64(x):
     u = clamp_magnitude(x, NORMAL_LIMIT_64)
-    return normal_cdf_(x, u, mills_chebyshev(u, NORMAL_POLY_64, NORMAL_SHAPE_64), GAUSSIAN_Q_64, LN2_64, NORMAL_SHIFT_64)
+    return normal_cdf_(x, u, mills_chebyshev(u, NORMAL_POLY_64, NORMAL_SHAPE_64), EXP_Q_64, LN2_64, NORMAL_SHIFT_64)
 
 
 @vmath
 def normal_pdf32(x):
-    return normal_pdf_(clamp_magnitude(x, NORMAL_LIMIT_32), GAUSSIAN_Q_32, LN2_32, NORMAL_SHIFT_32)
+    return normal_pdf_(clamp_magnitude(x, NORMAL_LIMIT_32), EXP_Q_32, LN2_32, NORMAL_SHIFT_32)
 
 
 @vmath
 def normal_pdf64(x):
-    return normal_pdf_(clamp_magnitude(x, NORMAL_LIMIT_64), GAUSSIAN_Q_64, LN2_64, NORMAL_SHIFT_64)
+    return normal_pdf_(clamp_magnitude(x, NORMAL_LIMIT_64), EXP_Q_64, LN2_64, NORMAL_SHIFT_64)
+
+
+@vmath
+def sigmoid_slope32(z):
+    return sigmoid_slope_(z, SLOPE_LIMIT_32, EXP_Q_32, LN2_32, NORMAL_SHIFT_32)
+
+
+@vmath
+def sigmoid_slope64(z):
+    return sigmoid_slope_(z, SLOPE_LIMIT_64, EXP_Q_64, LN2_64, NORMAL_SHIFT_64)
 
 
 # float32 sin and cos are computed in float64 and rounded once.

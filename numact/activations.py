@@ -7,8 +7,8 @@ kernels write them, so NaN inputs and the kinks get the same values as in PyTorc
 """
 
 from ._jit import REASSOCIATE, jit
-from ._primitives import (cos, exp, expm1, like, log, log1p, maximum, normal_cdf, normal_pdf, row_max, sin, spare,
-                          tanh)
+from ._primitives import (cos, exp, expm1, like, log, log1p, maximum, normal_cdf, normal_pdf, row_max,
+                          sigmoid_slope, sin, spare, tanh)
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -23,13 +23,6 @@ GELU_TANH_COEFF = 0.044715
 def log1p_exp(z):
     """log(1 + e^z) without overflow: max(z, 0) + log1p(e^−|z|)."""
     return maximum(z, like(z, 0)) + log1p(exp(-abs(z)))
-
-
-@jit
-def sigmoid_slope(z):
-    """σ'(z) = σ(z)·σ(−z) = e/(1 + e)² with e = e^−|z|: no overflow, no 1 − σ cancellation."""
-    e = exp(-abs(z))
-    return e / ((like(z, 1) + e) * (like(z, 1) + e))
 
 
 # --- element-wise activations ---------------------------------------------------------------
@@ -55,7 +48,8 @@ def sigmoid(x):
 
 @jit
 def sigmoid_backward(g, x):
-    # y(1 − y) loses all precision once y rounds to 1; σ(x)σ(−x) keeps it.
+    # y(1 − y) loses all precision once y rounds to 1; σ(x)σ(−x) (_primitives.sigmoid_slope)
+    # keeps it.
     return g * sigmoid_slope(x)
 
 
@@ -67,9 +61,8 @@ def tanh_(x):
 
 @jit
 def tanh_backward(g, x):
-    # 1 − tanh² = sech² = 4e/(1 + e)² with e = e^−2|x|: exact near saturation, where 1 − y² is 0.
-    e = exp(like(x, -2) * abs(x))
-    return g * (like(x, 4) * e / ((like(x, 1) + e) * (like(x, 1) + e)))
+    # 1 − tanh² = sech² x = 4σ'(2x): exact near saturation, where 1 − y² is 0.
+    return g * (like(x, 4) * sigmoid_slope(x + x))
 
 
 @jit
@@ -190,7 +183,8 @@ def gelu_tanh_backward(g, x):
     k = like(x, SQRT_2_OVER_PI)
     u = k * (x + like(x, GELU_TANH_COEFF) * x * x * x)
     du = k * (like(x, 1) + like(x, 3 * GELU_TANH_COEFF) * x * x)
-    return g * (sigmoid(u + u) + x * sigmoid_slope(u + u) * (du + du))
+    d = sigmoid(u + u) + x * sigmoid_slope(u + u) * (du + du)
+    return g * (d if x == x else x)  # x's NaN: the terms' NaNs differ in sign, and code paths in order
 
 
 @jit

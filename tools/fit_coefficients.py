@@ -11,9 +11,10 @@ Taylor coefficients. Run with mpmath installed: ``python tools/fit_coefficients.
   t = 1/(1 + k·u), G fitted on the Chebyshev points of t's range. float32: M = N/D, a rational
   function of degree (4, 5) with positive coefficients (so Horner's roundings stay small),
   fitted for the least maximum relative error by iterated weighted least squares, with its
-  coefficients rounded to float32 one at a time and the rest refitted. Its exponential:
-  e^r = 1 + r·q(r) on |r| ≤ ln2/2 (plus the reduction's slack), q of degree 5 fitted the same way
-  (two operations fewer than exp's Taylor series, for the same error).
+  coefficients rounded to float32 one at a time and the rest refitted.
+- The scaled exponentials' polynomial (Φ's and σ''s, float32): e^r = 1 + r·q(r) on |r| ≤ ln2/2
+  (plus the reduction's slack), q of degree 5 fitted the same way (two operations fewer than
+  exp's Taylor series, for the same error).
 """
 
 import pathlib
@@ -93,7 +94,7 @@ def rational_fit(u, f, n, m, fixed, iterations=60):
     return best[1]
 
 
-def gaussian_exp_fit_32(degree=5, reach=0.3467):
+def exp_minimax_fit_32(degree=5, reach=0.3467):
     """q(r) ≈ (e^r − 1)/r in float32 coefficients, q(0) = 1 exactly."""
     r = np.unique(np.concatenate([np.linspace(-reach, reach, 4001), reach * np.cos(np.linspace(0, np.pi, 2001))]))
     r = r[r != 0]
@@ -183,10 +184,10 @@ def main():
         f"NORMAL_DENOMINATOR_32 = {denominator!r}",
     ]
     print("normal float32 fit error", error)
-    q, error = gaussian_exp_fit_32()
+    q, error = exp_minimax_fit_32()
     lines += [f"# e^r = 1 + r·q(r), float32, |r| ≤ 0.3467: relative error {error:.2g}",
-              f"GAUSSIAN_EXP_32 = {q!r}"]
-    print("gaussian exp float32 fit error", error)
+              f"EXP_MINIMAX_32 = {q!r}"]
+    print("exp minimax float32 fit error", error)
     low, high, coefficients, error = normal_fit_64()
     lines += [
         f"# Φ, float64: G(t) on t in [{low!r}, {high!r}], fit error {error:.2g}",

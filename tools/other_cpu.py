@@ -11,6 +11,10 @@ numba compiles for NUMBA_CPU_NAME with NUMBA_CPU_FEATURES, and where the feature
 it takes the host's: NUMBA_CPU_NAME=haswell alone on an AVX-512 host still emits AVX-512 code.
 So both are set here. Kernels compiled so are cached apart (numba keys its cache by both), and
 NUMBA_CACHE_DIR is left as it is.
+
+PyTorch (for ``numact bench``'s comparison) picks its kernels by the host's CPU too; on an
+AVX-512 host ATEN_CPU_CAPABILITY=avx2 is set as well (unless already set), so that torch runs
+the AVX2 kernels an AVX2 host would run.
 """
 
 import os
@@ -39,7 +43,8 @@ def main(argv: list[str]) -> None:
           f"features {', '.join(f for f in features.split(',') if f.startswith('+') and 'avx' in f) or 'no AVX'}",
           file=sys.stderr)
     if argv:
-        os.execvpe(argv[0], argv, {**os.environ, "NUMBA_CPU_NAME": name, "NUMBA_CPU_FEATURES": features})
+        torch = {"ATEN_CPU_CAPABILITY": "avx2"} if name == "haswell" else {}
+        os.execvpe(argv[0], argv, {**torch, **os.environ, "NUMBA_CPU_NAME": name, "NUMBA_CPU_FEATURES": features})
 
 
 if __name__ == "__main__":
