@@ -21,7 +21,7 @@ FUNCTIONS = ("exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "sin", "cos"
 BOUND = {np.float32: 4.0, np.float64: 2.0}  # the promise, in ulps
 # Φ and φ (gelu's): the tail's one exponential times a fit, t·G(t) of degree 23 in float64,
 # whose Horner roundings and t's own add a few ulps
-FUNCTION_BOUND = {"normal_cdf": {np.float32: 5.0, np.float64: 10.0}, "normal_pdf": {np.float32: 4.0, np.float64: 4.0}}
+FUNCTION_BOUND = {"normal_cdf": {np.float32: 6.0, np.float64: 10.0}, "normal_pdf": {np.float32: 4.0, np.float64: 4.0}}
 MPMATH = ("erf", "erfc", "normal_cdf", "normal_pdf")  # float64's reference: mpmath
 
 
@@ -151,7 +151,7 @@ def main(argv=None) -> None:
         f"float64). Made by `python -m numact.bench.ulp`; {count:,} points per float32 function",
         f"and {count // 16:,} per float64 function (erf and erfc in float64: 106,000 mpmath points",
         "over the range where they are not 0, ±1 or 2; normal_cdf and normal_pdf, the same over",
-        "[−39, 9]). Bound: 4 ulp (float32), 2 ulp (float64); normal_cdf 5 (float32) and 10 (float64),",
+        "[−39, 9]). Bound: 4 ulp (float32), 2 ulp (float64); normal_cdf 6 (float32) and 10 (float64),",
         "normal_pdf 4 (float64).",
         "",
         "| function | float32 max ulp | float64 max ulp | domain |",
