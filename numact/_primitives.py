@@ -33,20 +33,21 @@ SQRT_HALF = 0.7071067811865476
 INV_SQRT_2PI = 0.3989422804014327
 
 
+# The functions math lacks, as CUDA (libdevice's erfc and exp) and the simulator compute them:
+# numba-cuda compiles them as the primitives' CUDA implementations, the simulator runs them.
 def _normal_cdf(x):
-    return 0.5 * math.erfc(-x * SQRT_HALF)
+    return like(x, 0.5) * math.erfc(-x * like(x, SQRT_HALF))
 
 
 def _normal_pdf(x):
-    return INV_SQRT_2PI * math.exp(-0.5 * x * x)
+    return like(x, INV_SQRT_2PI) * math.exp(like(x, -0.5) * x * x)
 
 
 def _sigmoid_slope(z):
     e = math.exp(-abs(z))
-    return e / ((1.0 + e) * (1.0 + e))
+    return e / ((like(z, 1) + e) * (like(z, 1) + e))
 
 
-# The functions math lacks, for CUDA (libdevice's erfc and exp) and the simulator.
 _LIBM = {"normal_cdf": _normal_cdf, "normal_pdf": _normal_pdf, "sigmoid_slope": _sigmoid_slope}
 
 
@@ -74,22 +75,14 @@ def _cpu_typer(name):
             return lambda x: single(x)
         if x == types.float64:
             return lambda x: double(x)
-        return lambda x: libm(x)  # integers: numba's own, as math.<name> would
+        return None if name in _LIBM else lambda x: libm(x)  # integers: numba's own, as math.<name> would
 
     return typer
 
 
 def _cuda_typer(name):
-    if name == "normal_cdf":
-        return lambda x: lambda x: like(x, 0.5) * math.erfc(-x * like(x, SQRT_HALF))
-    if name == "normal_pdf":
-        return lambda x: lambda x: like(x, INV_SQRT_2PI) * math.exp(like(x, -0.5) * x * x)
-    if name == "sigmoid_slope":
-        def slope(z):
-            e = math.exp(-abs(z))
-            return e / ((like(z, 1) + e) * (like(z, 1) + e))
-
-        return lambda z: slope
+    if name in _LIBM:
+        return lambda x: _LIBM[name]
     libm = getattr(math, name)
     return lambda x: lambda x: libm(x)
 

@@ -113,11 +113,11 @@ ERFC_REST_32 = _monomial((0.0, 0.0) + ERFC_CHEBYSHEV_32[2:])
 ERFC_REST_64 = _monomial((0.0, 0.0) + ERFC_CHEBYSHEV_64[2:])
 # Φ's tail, float32: N/D highest degree first; float64: G as a polynomial in its Chebyshev
 # variable y = t·scale − offset, with (k, scale, offset)
-# M carries 2^−NORMAL_SHIFT: e^(−u²/2)·2^shift stays normal up to the clamp (see gaussian)
-NORMAL_SHIFT_32 = 32
-NORMAL_SHIFT_64 = 64
-NORMAL_RATIONAL_32 = (tuple(c * 2.0**-NORMAL_SHIFT_32 for c in NORMAL_NUMERATOR_32[::-1]), NORMAL_DENOMINATOR_32[::-1])
-NORMAL_POLY_64 = tuple(c * 2.0**-NORMAL_SHIFT_64 for c in _monomial(NORMAL_CHEBYSHEV_64))
+# The scaled exponentials (gaussian, sigmoid_slope_) make 2^shift·e^−a, normal up to their clamp
+EXP_SHIFT_32 = 32
+EXP_SHIFT_64 = 64
+NORMAL_RATIONAL_32 = (tuple(c * 2.0**-EXP_SHIFT_32 for c in NORMAL_NUMERATOR_32[::-1]), NORMAL_DENOMINATOR_32[::-1])
+NORMAL_POLY_64 = tuple(c * 2.0**-EXP_SHIFT_64 for c in _monomial(NORMAL_CHEBYSHEV_64))
 # e^r = 1 + r·q(r) for the scaled exponentials (gaussian, decay): q a minimax fit (float32),
 # Taylor's (float64)
 EXP_Q_32 = EXP_MINIMAX_32[::-1]
@@ -479,33 +479,33 @@ def erf64(x):
 @vmath
 def normal_cdf32(x):
     u = clamp_magnitude(x, NORMAL_LIMIT_32)
-    return normal_cdf_(x, u, mills_rational(u, NORMAL_RATIONAL_32), EXP_Q_32, LN2_32, NORMAL_SHIFT_32)
+    return normal_cdf_(x, u, mills_rational(u, NORMAL_RATIONAL_32), EXP_Q_32, LN2_32, EXP_SHIFT_32)
 
 
 @vmath
 def normal_cdf64(x):
     u = clamp_magnitude(x, NORMAL_LIMIT_64)
-    return normal_cdf_(x, u, mills_chebyshev(u, NORMAL_POLY_64, NORMAL_SHAPE_64), EXP_Q_64, LN2_64, NORMAL_SHIFT_64)
+    return normal_cdf_(x, u, mills_chebyshev(u, NORMAL_POLY_64, NORMAL_SHAPE_64), EXP_Q_64, LN2_64, EXP_SHIFT_64)
 
 
 @vmath
 def normal_pdf32(x):
-    return normal_pdf_(clamp_magnitude(x, NORMAL_LIMIT_32), EXP_Q_32, LN2_32, NORMAL_SHIFT_32)
+    return normal_pdf_(clamp_magnitude(x, NORMAL_LIMIT_32), EXP_Q_32, LN2_32, EXP_SHIFT_32)
 
 
 @vmath
 def normal_pdf64(x):
-    return normal_pdf_(clamp_magnitude(x, NORMAL_LIMIT_64), EXP_Q_64, LN2_64, NORMAL_SHIFT_64)
+    return normal_pdf_(clamp_magnitude(x, NORMAL_LIMIT_64), EXP_Q_64, LN2_64, EXP_SHIFT_64)
 
 
 @vmath
 def sigmoid_slope32(z):
-    return sigmoid_slope_(z, SLOPE_LIMIT_32, EXP_Q_32, LN2_32, NORMAL_SHIFT_32)
+    return sigmoid_slope_(z, SLOPE_LIMIT_32, EXP_Q_32, LN2_32, EXP_SHIFT_32)
 
 
 @vmath
 def sigmoid_slope64(z):
-    return sigmoid_slope_(z, SLOPE_LIMIT_64, EXP_Q_64, LN2_64, NORMAL_SHIFT_64)
+    return sigmoid_slope_(z, SLOPE_LIMIT_64, EXP_Q_64, LN2_64, EXP_SHIFT_64)
 
 
 # float32 sin and cos are computed in float64 and rounded once.
