@@ -29,18 +29,15 @@ _TRANSCENDENTALS = {
     "normal_pdf": (_vmath.normal_pdf32, _vmath.normal_pdf64),
     "sigmoid_slope": (_vmath.sigmoid_slope32, _vmath.sigmoid_slope64),
 }
-SQRT_HALF = 0.7071067811865476
-INV_SQRT_2PI = 0.3989422804014327
-
 
 # The functions math lacks, as CUDA (libdevice's erfc and exp) and the simulator compute them:
 # numba-cuda compiles them as the primitives' CUDA implementations, the simulator runs them.
 def _normal_cdf(x):
-    return like(x, 0.5) * math.erfc(-x * like(x, SQRT_HALF))
+    return like(x, 0.5) * math.erfc(-x * like(x, _vmath.SQRT_HALF))
 
 
 def _normal_pdf(x):
-    return like(x, INV_SQRT_2PI) * math.exp(like(x, -0.5) * x * x)
+    return like(x, _vmath.INV_SQRT_2PI) * math.exp(like(x, -0.5) * x * x)
 
 
 def _sigmoid_slope(z):
@@ -68,14 +65,14 @@ def _stub(name):
 
 def _cpu_typer(name):
     single, double = _TRANSCENDENTALS[name]
-    libm = _libm(name)
+    libm = getattr(math, name, None)
 
     def typer(x):
         if x == types.float32:
             return lambda x: single(x)
         if x == types.float64:
             return lambda x: double(x)
-        return None if name in _LIBM else lambda x: libm(x)  # integers: numba's own, as math.<name> would
+        return None if libm is None else lambda x: libm(x)  # integers: numba's own, as math.<name> would
 
     return typer
 

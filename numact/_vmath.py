@@ -111,17 +111,16 @@ ERFC_LINEAR_32 = _linear_part(ERFC_CHEBYSHEV_32, ERFC_T_RANGE_32, np.float32)
 ERFC_LINEAR_64 = _linear_part(ERFC_CHEBYSHEV_64, ERFC_T_RANGE_64, np.float64)
 ERFC_REST_32 = _monomial((0.0, 0.0) + ERFC_CHEBYSHEV_32[2:])
 ERFC_REST_64 = _monomial((0.0, 0.0) + ERFC_CHEBYSHEV_64[2:])
-# Φ's tail, float32: N/D highest degree first; float64: G as a polynomial in its Chebyshev
-# variable y = t·scale − offset, with (k, scale, offset)
-# The scaled exponentials (gaussian, sigmoid_slope_) make 2^shift·e^−a, normal up to their clamp
+# The scaled exponential (exp_scaled) makes 2^shift·e^v, normal down to its callers' clamps, with
+# e^r = 1 + r·q(r): q a minimax fit (float32), Taylor's (float64)
 EXP_SHIFT_32 = 32
 EXP_SHIFT_64 = 64
-NORMAL_RATIONAL_32 = (tuple(c * 2.0**-EXP_SHIFT_32 for c in NORMAL_NUMERATOR_32[::-1]), NORMAL_DENOMINATOR_32[::-1])
-NORMAL_POLY_64 = tuple(c * 2.0**-EXP_SHIFT_64 for c in _monomial(NORMAL_CHEBYSHEV_64))
-# e^r = 1 + r·q(r) for the scaled exponentials (gaussian, decay): q a minimax fit (float32),
-# Taylor's (float64)
 EXP_Q_32 = EXP_MINIMAX_32[::-1]
 EXP_Q_64 = _taylor(1, 13)
+# Φ's tail, scaled by 2^−shift: float32 N/D, highest degree first; float64 G as a polynomial in
+# its Chebyshev variable y = t·scale − offset, with (k, scale, offset)
+NORMAL_RATIONAL_32 = (tuple(c * 2.0**-EXP_SHIFT_32 for c in NORMAL_NUMERATOR_32[::-1]), NORMAL_DENOMINATOR_32[::-1])
+NORMAL_POLY_64 = tuple(c * 2.0**-EXP_SHIFT_64 for c in _monomial(NORMAL_CHEBYSHEV_64))
 # σ'(z) = e^−|z|/(1 + e^−|z|)² rounds to 0 beyond; 2^shift·e^−limit is normal
 SLOPE_LIMIT_32 = 104.0
 SLOPE_LIMIT_64 = 745.2
@@ -337,15 +336,22 @@ def clamp_magnitude(x, limit):
 
 
 @vmath
+def exp_scaled(v, v_lo, q, ln2, shift):
+    """2^shift·e^(v + v_lo) for v ≤ 0 where that is normal: scaled by one multiply where
+    AVX-512's vscalef is not at hand. The callers' constants carry 2^−shift, and their product
+    with it rounds once, also where it is subnormal."""
+    n, r = reduce_ln2(v, like(v, -0.0), v_lo, ln2)
+    return ldexp_normal(fma(r, horner(r, q), like(v, 1)), n + like(v, shift))  # e^r rounded once
+
+
+@vmath
 def gaussian(u, q, ln2, shift):
-    """2^shift·e^(−u²/2), normal for every u up to the clamp (so scaled by one multiply, where
-    AVX-512's vscalef is not at hand; the callers' constants carry 2^−shift, and their product
-    with it rounds once, also where it is subnormal). −u²/2 goes into exp exactly, as hi + lo
-    (fma): its rounding would cost u²·ε of relative precision, 100 ulps at u = 10 in float32."""
+    """2^shift·e^(−u²/2), normal for every u up to the clamp. −u²/2 goes into exp exactly, as
+    hi + lo (fma): its rounding would cost u²·ε of relative precision, 100 ulps at u = 10 in
+    float32."""
     half = like(u, -0.5) * u
     hi = half * u
-    n, r = reduce_ln2(hi, like(u, -0.0), fma(half, u, -hi), ln2)
-    return ldexp_normal(fma(r, horner(r, q), like(u, 1)), n + like(u, shift))  # e^r rounded once
+    return exp_scaled(hi, fma(half, u, -hi), q, ln2, shift)
 
 
 @vmath
@@ -367,11 +373,10 @@ def normal_pdf_(u, q, ln2, shift):
 @vmath
 def sigmoid_slope_(z, limit, q, ln2, shift):
     """σ'(z) = σ(z)·σ(−z) = e/(1 + e)² with e = e^−|z|: no overflow, no 1 − σ cancellation.
-    e is made as 2^shift·e^−|z| (|z| clamped where σ' rounds to 0), normal throughout, so one
-    multiply scales it (as in gaussian); the numerator's 2^−shift rounds once."""
+    e is made as 2^shift·e^−|z| (|z| clamped where σ' rounds to 0, exp_scaled); the
+    numerator's 2^−shift rounds once."""
     a = abs(z)
-    n, r = reduce_ln2(-(a if a < like(z, limit) else like(z, limit)), like(z, -0.0), like(z, -0.0), ln2)
-    scaled = ldexp_normal(fma(r, horner(r, q), like(z, 1)), n + like(z, shift))
+    scaled = exp_scaled(-(a if a < like(z, limit) else like(z, limit)), like(z, -0.0), q, ln2, shift)
     one = like(z, 1) + scaled * like(z, 2.0**-shift)
     y = scaled * like(z, 2.0**-shift) / (one * one)
     return y if z == z else -a  # NaN as e^−|z| would carry it
