@@ -169,21 +169,56 @@ def _arity(op: Activation) -> int:
     return len(op.params) + len(op.fixed)
 
 
+def memo_key(values: tuple, dtype: np.dtype) -> tuple:
+    """The key of a short path's memo: the values, their types and the dtype. The types tell
+    apart values that compare equal but are not all valid (True == 1 == 1.0: only 1.0 is a real
+    parameter, only True a boolean one, only 1 an integer one)."""
+    return (values, *map(type, values), dtype)
+
+
 def remember(memo: dict, values: tuple, dtype: np.dtype, make):
-    """memo[values, dtype] = make(), the kernel parameters of a short path; None where the
+    """memo[memo_key(values, dtype)] = make(), the kernel parameters of a short path; None where the
     short path does not apply: dtype not float32/float64 (native), values that cannot be a
     key, or values make() refuses (the general path then says what is wrong)."""
     if dtype not in NATIVE:
         return None
     try:
-        hash(values)
+        key = memo_key(values, dtype)
+        hash(key)
         made = make()
     except (TypeError, ValueError):
         return None
     if len(memo) > 1024:
         memo.clear()
-    memo[values, dtype] = made
+    memo[key] = made
     return made
+
+
+def _read_only(value, dtype: np.dtype) -> np.ndarray:
+    a = np.array(value, dtype)
+    a.flags.writeable = False
+    return a
+
+
+def remember_ufunc(memo: dict, op: Activation, name: str, values: tuple, dtype: np.dtype) -> None:
+    """memo[(v1, type(v1), ..., dtype)] = (the ufunc ``numact.ufuncs.<name>``, its parameters as
+    0-d arrays of dtype): what a public function calls on a small array (``_public``: there
+    the call is at its cheapest, NumPy's own dispatch with the parameters ready). Kept only
+    where the short path applies (``remember``)."""
+    key = tuple(v for value in values for v in (value, type(value))) + (dtype,)
+    try:
+        if key in memo:
+            return
+    except TypeError:
+        return
+    params = remember({}, values, dtype, lambda: _kernel_args(op, values, dtype)[:len(op.params)])
+    if params is None:
+        return
+    from . import ufuncs
+
+    if len(memo) > 1024:
+        memo.clear()
+    memo[key] = (getattr(ufuncs, name), *(_read_only(v, dtype) for v in params))
 
 
 def elementwise(op: Activation):
@@ -208,7 +243,7 @@ def elementwise(op: Activation):
         """The kernel's result on plain arrays (``inputs`` as it reads them, x last), or None
         where the general path must run."""
         try:
-            p = prepared[values, x.dtype]
+            p = prepared[memo_key(values, x.dtype)]
         except (KeyError, TypeError):
             p = remember(prepared, values, x.dtype,
                          lambda: _cpu.parameters(_kernel_args(op, values, x.dtype), x.dtype))
@@ -229,18 +264,25 @@ def elementwise(op: Activation):
         kernel = map_kernel(call.target)(op.forward if g is None else op.backward, arity)
         return call.launch(kernel, out, (out.size,), call.inputs, args)
 
+    small_forward: dict = {}  # see remember_ufunc
+    small_backward: dict = {}
+
     def forward(x, values, out):
-        if out is None and type(x) is ndarray and (y := short(forward_kernels, values, x, x)) is not None:
-            return y
+        if out is None and type(x) is ndarray:
+            remember_ufunc(small_forward, op, op.name, values, x.dtype)
+            if (y := short(forward_kernels, values, x, x)) is not None:
+                return y
         return general(op.name, lambda target: target.map_unary, values, out, x)
 
     def backward(g, x, values, out):
-        if (out is None and type(x) is ndarray and type(g) is ndarray and g.dtype == x.dtype
-                and g.shape == x.shape and (dx := short(backward_kernels, values, x, g, x)) is not None):
-            return dx
+        if out is None and type(x) is ndarray and type(g) is ndarray and g.dtype == x.dtype and g.shape == x.shape:
+            remember_ufunc(small_backward, op, f"{op.name}_backward", values, x.dtype)
+            if (dx := short(backward_kernels, values, x, g, x)) is not None:
+                return dx
         return general(f"{op.name}_backward", lambda target: target.map_binary, values, out, x, g)
 
-    return forward, backward
+    return {"_forward": forward, "_backward": backward,
+            "_small_forward": small_forward, "_small_backward": small_backward}
 
 
 # --- along an axis --------------------------------------------------------------------------
@@ -310,7 +352,7 @@ def rowwise(op: Activation):
             return dx
         return general(f"{op.name}_backward", lambda target: target.map_rows_binary, axis, out, x, g)
 
-    return forward, backward
+    return {"_forward": forward, "_backward": backward}
 
 
 # --- a weight per channel (PReLU) -----------------------------------------------------------
@@ -377,7 +419,7 @@ def channelwise(op: Activation):
             return dx, sums.astype(x.dtype)
         return _channelwise_backward(op, g, x, weight, out)
 
-    return forward, backward
+    return {"_forward": forward, "_backward": backward}
 
 
 def _channelwise_backward(op: Activation, g, x, weight, out):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import _cpu
-from ._api import _buffer, _grad_output, _input, _output, _target, remember
+from ._api import _buffer, _grad_output, _input, _output, _target, memo_key, remember
 from ._dtypes import compute_dtype, result_dtype
 from .operators import Loss
 
@@ -460,7 +460,7 @@ def _short_path(op: Loss):
         elif not plain_rows(arrays, dtype, shape):
             return None
         try:
-            p = prepared[values, dtype]
+            p = prepared[memo_key(values, dtype)]
         except (KeyError, TypeError):
             p = remember(prepared, values, dtype, lambda: parameters(values, dtype))
             if p is None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import inspect
 import sys
 
-from . import _api, _loss_api
+import numpy as np
+
+from . import _api, _cpu, _loss_api
 from .operators import ACTIVATIONS, LOSSES, REQUIRED, Activation, Loss
 
 
@@ -22,21 +24,22 @@ def _dask(name: str):
 
 
 def _dispatching(source: str, names: dict) -> str:
-    """The source of each function, with a first line that sends a call with a dask array
-    argument to numact.dask's function of the same name (a dictionary look-up when dask is not
-    loaded)."""
+    """The source of each function, with a line before its last that sends a call with a dask
+    array argument to numact.dask's function of the same name (a dictionary look-up when dask
+    is not loaded)."""
     namespace: dict = {}
     exec(source, dict(names), namespace)  # noqa: S102 - only to read the signatures back
     lines = []
     for fn_source, fn in zip(source.split("def ")[1:], namespace.values()):
         params = list(inspect.signature(fn).parameters)
         arrays = [p for p in params if p in _ARRAY_ARGUMENTS]
-        header, body = ("def " + fn_source).split("\n", 1)
+        body = ("def " + fn_source).rstrip("\n").split("\n")
+        last = max(i for i, line in enumerate(body) if line.startswith("    return "))
         call = ", ".join(f"{p}={p}" for p in params)
-        lines += [header,
-                  f"    if 'dask.array' in _modules and _lazy({', '.join(arrays)}):",
-                  f"        return _dask({fn.__name__!r})({call})",
-                  body.rstrip("\n")]
+        lines += body[:last] + [
+            f"    if 'dask.array' in _modules and _lazy({', '.join(arrays)}):",
+            f"        return _dask({fn.__name__!r})({call})",
+        ] + body[last:]
     return "\n".join(lines) + "\n"
 
 
@@ -44,6 +47,39 @@ _ARRAY_ARGUMENTS = {"x", "grad_output", "weight", "pos_weight"} | {
     a for op in LOSSES for a in op.arrays
 }
 _DISPATCH = {"_modules": sys.modules, "_lazy": _lazy, "_dask": _dask}
+
+_SMALL_ARRAYS = {
+    # step: the test that a call is on a small array that the ufunc takes as the kernel does
+    # (1-D, or C-contiguous; grad_output of x's shape and dtype object), cheapest tests first
+    "forward": "out is None and type(x) is _ndarray and x.size < _SMALL and "
+               "(x.ndim == 1 or (x.ndim and x.flags.c_contiguous))",
+    "backward": "(out is None and type(x) is _ndarray and type(grad_output) is _ndarray\n"
+                "            and grad_output.dtype is x.dtype and x.size < _SMALL\n"
+                "            and ((grad_output.ndim == x.ndim == 1 and len(grad_output) == len(x))\n"
+                "                 or (x.ndim and grad_output.shape == x.shape and x.flags.c_contiguous\n"
+                "                     and grad_output.flags.c_contiguous)))",
+}
+
+
+def _small_path(op: Activation, step: str) -> str:
+    """An element-wise function's first lines: on a small plain array, numact's ufunc with the
+    parameters as the last call with these values and types left them (``_api.remember_ufunc``).
+    There a call costs mostly its dispatch: NumPy's own, with nothing converted, is the
+    cheapest there is, and no Python frame is added to reach it."""
+    names = [p.name for p in op.params]
+    key = "".join(f"{n}, type({n}), " for n in names) + "x.dtype,"
+    params = "".join(f", _p{k}" for k in range(len(names)))
+    inputs = "x" if step == "forward" else "grad_output, x"
+    return (
+        f"    if {_SMALL_ARRAYS[step]}:\n"
+        f"        try:\n"
+        f"            _u{params}, = _small_{step}[{key}]\n"
+        f"        except (KeyError, TypeError):\n"
+        f"            pass\n"
+        f"        else:\n"
+        f"            return _u({inputs}{params})\n"
+    )
+
 
 _KIND_CALLS = {
     # kind: (forward parameters, backward parameters, forward call, backward call)
@@ -193,13 +229,16 @@ def build() -> dict[str, object]:
         fwd_params, bwd_params, fwd_call, bwd_call = _KIND_CALLS[op.kind]
         params = _param_list(op)
         values = "".join(f"{p.name}, " for p in op.params)
+        small = op.kind == "elementwise"
         source = (
             f"def {op.name}({fwd_params.format(params=params)}*, out=None):\n"
-            f"    return {fwd_call.format(values=values)}\n"
+            + (_small_path(op, "forward") if small else "")
+            + f"    return {fwd_call.format(values=values)}\n"
             f"def {op.name}_backward({bwd_params.format(params=params)}*, out=None):\n"
-            f"    return {bwd_call.format(values=values)}\n"
+            + (_small_path(op, "backward") if small else "")
+            + f"    return {bwd_call.format(values=values)}\n"
         )
-        namespace = dict(zip(("_forward", "_backward"), getattr(_api, op.kind)(op)), **_DISPATCH)
+        namespace = dict(getattr(_api, op.kind)(op), **_DISPATCH, _ndarray=np.ndarray, _SMALL=_cpu.SERIAL_BELOW)
         exec(_dispatching(source, namespace), namespace)  # noqa: S102 - real signatures, built like dataclasses builds __init__
         for backward, suffix in ((False, ""), (True, "_backward")):
             fn = namespace[op.name + suffix]

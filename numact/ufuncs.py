@@ -90,6 +90,14 @@ def _at(typingctx, pointer, nbytes):
     return types.voidptr(types.voidptr, types.intp), codegen
 
 
+# The loops clear the floating-point exception flags they leave, as numact's kernels leave them
+# unread: the branch-free math computes both sides of its selects (an exponential that
+# overflows where the other side is taken, a comparison with NaN), so the flags say nothing
+# about the result, and NumPy would turn them into warnings. x86's FE_ALL_EXCEPT is 0x3d,
+# aarch64's 0x1f; the C library ignores the other bits.
+_FE_ALL_EXCEPT = 0x3F
+_clear_fp_flags = types.ExternalFunction("feclearexcept", types.intc(types.intc))
+
 _LOOP_SIGNATURE = types.void(types.CPointer(types.voidptr), types.CPointer(types.intp),
                              types.CPointer(types.intp), types.voidptr)
 
@@ -128,12 +136,15 @@ def _loop_source(name: str, n_inputs: int, n_leading: int, dtype: str, discrete:
         for value in values:
             constant = operands[:k] + [f"np.{dtype}({value!r})"] + operands[k + 1:]
             lines += [f"        if p{k} == {value!r}:", "            for i in range(n):",
-                      f"                out[i] = {name}({', '.join(constant)})", "            return"]
+                      f"                out[i] = {name}({', '.join(constant)})",
+                      f"            _clear_fp_flags({_FE_ALL_EXCEPT})", "            return"]
     else:
-        lines += ["        for i in range(n):", f"            out[i] = {name}({', '.join(operands)})", "        return"]
+        lines += ["        for i in range(n):", f"            out[i] = {name}({', '.join(operands)})",
+                  f"        _clear_fp_flags({_FE_ALL_EXCEPT})", "        return"]
     values = ", ".join(f"carray(_at(args[{i}], i * steps[{i}]), 1, np.{dtype})[0]" for i in range(n))
     lines += ["    for i in range(n):",
-              f"        carray(_at(args[{out}], i * steps[{out}]), 1, np.{dtype})[0] = {name}({values})"]
+              f"        carray(_at(args[{out}], i * steps[{out}]), 1, np.{dtype})[0] = {name}({values})",
+              f"    _clear_fp_flags({_FE_ALL_EXCEPT})"]
     return "\n".join(lines) + "\n"
 
 
@@ -170,7 +181,7 @@ class _Spec:
         dufunc = numba.vectorize(self.function())  # a ufunc with no loops yet
         # as numact's kernels: inlined into the loop, no division checks
         function = self.function()
-        scope = {"np": np, "carray": numba.carray, "_at": _at, "__name__": __name__,
+        scope = {"np": np, "carray": numba.carray, "_at": _at, "_clear_fp_flags": _clear_fp_flags, "__name__": __name__,
                  self.name: numba.njit(error_model="numpy", forceinline=True)(function)}
         for dtype in _SIGNATURES:
             exec(compile(_loop_source(self.name, len(self.inputs), self.n_leading, dtype, self.discrete), __file__, "exec"), scope)  # noqa: S102

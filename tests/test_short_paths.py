@@ -35,7 +35,8 @@ def assert_same_bits(short, reference):
             assert_same_bits(s, r)
         return
     assert type(short) is np.ndarray and short.dtype == reference.dtype and short.shape == reference.shape
-    np.testing.assert_array_equal(short.reshape(-1).view(np.uint8), reference.reshape(-1).view(np.uint8))
+    bits = [np.ascontiguousarray(a).reshape(-1).view(np.uint8) for a in (short, reference)]
+    np.testing.assert_array_equal(*bits)
 
 
 SHAPES = [(1000,), (10, 100), (2, 3, 4)]
@@ -53,9 +54,65 @@ def test_an_activation_gives_the_general_paths_bits(op, shape, dtype):
     for params in [op_params(op, p) for p in param_cases(op)]:
         if op.kind == "channelwise":
             params = {"weight": rng.uniform(0, 0.5, shape[1] if len(shape) > 1 else 1).astype(dtype)}
-        plain = forward(x, **params), backward(g, x, **params)
         other = {k: general(v) for k, v in params.items()}
-        assert_same_bits(plain, (forward(general(x), **other), backward(general(g), general(x), **other)))
+        reference = forward(general(x), **other), backward(general(g), general(x), **other)
+        # the first call remembers the values, the second takes the small arrays' ufunc
+        for _ in range(2):
+            assert_same_bits((forward(x, **params), backward(g, x, **params)), reference)
+
+
+def _layouts(x):
+    """x in the layouts a small call meets: the ufunc takes the 1-D and C-contiguous ones."""
+    wide = np.repeat(x, 2)
+    return {"1-D": x, "step 2": wide[::2], "reversed": x[::-1].copy()[::-1], "2-D": x.reshape(10, -1),
+            "Fortran": np.asfortranarray(x.reshape(10, -1)), "0-d": x[:1].reshape(()), "empty": x[:0]}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", [pytest.param(op, id=op.name) for op in ACTIVATIONS if op.kind == "elementwise"])
+def test_a_small_call_through_the_ufunc_is_the_general_paths_in_every_layout(op, dtype):
+    rng = np.random.default_rng(1)
+    base = rng.normal(0, 3, 1000).astype(dtype)
+    forward, backward = getattr(numact, op.name), getattr(numact, op.name + "_backward")
+    params = op_params(op, param_cases(op)[-1])
+    forward(base, **params), backward(base, base, **params)  # remembered
+    assert forward.__globals__["_small_forward"] and backward.__globals__["_small_backward"]
+    for name, x in _layouts(base).items():
+        g = np.ones_like(x)
+        before = x.copy()
+        y, dx = forward(x, **params), backward(g, x, **params)
+        assert_same_bits(y, forward(general(x), **params))
+        assert_same_bits(dx, backward(general(g), general(x), **params))
+        assert y.flags.c_contiguous and dx.flags.c_contiguous, name
+        assert not np.shares_memory(y, x) and not np.shares_memory(dx, g), name
+        assert_same_bits(x, before)
+    # grad_output broadcast to x's shape, as the general path does; x never to grad_output's
+    assert_same_bits(backward(np.ones(1, dtype), base, **params), backward(np.ones_like(base), base, **params))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        backward(np.ones_like(base), base[:1], **params)
+
+
+@pytest.mark.parametrize("size", [1000])
+def test_a_value_equal_to_one_remembered_is_checked_for_its_type(size):
+    """True == 1 == 1.0: a short path that remembered 1.0 must still refuse True (and one that
+    remembered an integer, the float equal to it)."""
+    x = np.ones(size, np.float32)
+    for _ in range(2):
+        numact.linear(x, 1.0), numact.linear_backward(x, x, 1.0)
+    with pytest.raises(TypeError, match="c must be a real number"):
+        numact.linear(x, True)
+    with pytest.raises(TypeError, match="c must be a real number"):
+        numact.linear_backward(x, x, True)
+    logits, target = np.zeros((4, 3), np.float32), np.zeros(4, np.int64)
+    for _ in range(2):
+        numact.nll_loss(logits, target, ignore_index=-100)
+    with pytest.raises(TypeError, match="ignore_index must be an integer"):
+        numact.nll_loss(logits, target, ignore_index=-100.0)
+    p, q = np.full(size, -1.0, np.float32), np.full(size, 0.5, np.float32)
+    for _ in range(2):
+        numact.kl_div(p, q, log_target=False)
+    with pytest.raises(TypeError, match="log_target must be True or False"):
+        numact.kl_div(p, q, log_target=0)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -129,3 +129,15 @@ def test_an_xarray_dataarray_comes_back_a_dataarray_with_its_coordinates():
     assert np.array_equal(result.values, numact.gelu(da.values))
     alpha = xr.DataArray([0.5, 1.0, 2.0], dims="feature", coords={"feature": ["a", "b", "c"]})
     assert np.array_equal(nu.elu(da, alpha).values, nu.elu(da.values, alpha.values))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_no_ufunc_raises_a_floating_point_warning(dtype):
+    """numact's functions raise none, so neither do its ufuncs: the branch-free math computes
+    both sides of a select (an exponential overflowing where the other side is taken, a
+    comparison with NaN), and those flags say nothing of the result. In every layout's loop."""
+    x = np.array([np.nan, np.inf, -np.inf, 1e30, -1e30, 0.0, -0.0, 1e-40, 3.0, -3.0] * 4, dtype)
+    for name, ufunc in nu.all_ufuncs().items():
+        with np.errstate(all="raise"):
+            for operands in ([x] * ufunc.nin, [x[::2]] * ufunc.nin):  # contiguous, strided
+                ufunc(*operands)

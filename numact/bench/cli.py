@@ -143,6 +143,8 @@ def parse(argv):
     parser.add_argument("--repeat", type=int, default=11, help="timed calls per median (default 11)")
     parser.add_argument("--no-small", dest="small", action="store_false",
                         help=f"skip the table at {SMALL:,} elements")
+    parser.add_argument("--small-only", action="store_true",
+                        help=f"only the table at {SMALL:,} elements (--size is then ignored)")
     parser.add_argument("--no-torch", dest="torch", action="store_false", help="skip PyTorch")
     parser.add_argument("--reuse-memory", action="store_true",
                         help="serve every array from memory already touched (glibc mallopt): time "
@@ -198,15 +200,16 @@ def run(args) -> dict:
     dtype = np.dtype(args.dtype).type
     ops = operators([n for n in args.ops.split(",") if n])
     rng = np.random.default_rng(0)
-    progress = Progress(len(ops) * (1 + args.small), args.quiet)
-    warm_up(args.size, dtype, with_torch)
-    copy_rate = copy_bandwidth(args.size * np.dtype(dtype).itemsize, args.repeat)
+    large = not args.small_only
+    progress = Progress(len(ops) * (large + (args.small or args.small_only)), args.quiet)
+    warm_up(args.size if large else SMALL, dtype, with_torch)
+    copy_rate = copy_bandwidth(args.size * np.dtype(dtype).itemsize, args.repeat) if large else float("nan")
     rows, small = [], []
-    for op in ops:
+    for op in ops if large else ():
         progress.step(op.name)
         for case in cases(op, args.size, dtype, rng, args.rows, with_torch, args.kernels_alone):
             rows.append(measure(case, args.repeat, copy_rate))
-    if args.small:
+    if args.small or args.small_only:
         small_cases = [(op, cases(op, SMALL, dtype, rng, None, with_torch=False)) for op in ops]
         # After the large arrays, the first microseconds-long calls run slow for a second or
         # two (caches, the freed memory going back): call every case for a while first.
