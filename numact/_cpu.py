@@ -64,7 +64,7 @@ def from_host(a: np.ndarray) -> np.ndarray:
 SERIAL_BELOW = 1 << 15  # elements: fewer run on one thread, where a threaded launch costs more
 
 
-def _twin(make, size, recipe=None, **options):
+def _twin(make, size, recipe=None, single_options=None, **options):
     """The kernel ``make(loop)`` compiled twice: threaded (``loop = prange``, Numba's thread
     count) and single-threaded (``loop = range``) for inputs of fewer than SERIAL_BELOW
     elements, ``size(*arguments)`` telling. Both run the same code per element, so their
@@ -72,7 +72,7 @@ def _twin(make, size, recipe=None, **options):
     the single-threaded build then pickles as that call, so that a cached kernel that calls it
     (``small_loss``) loads in a new process (see ``_jit.jit``)."""
     threaded = _njit(parallel=True, **options)(make(prange))
-    single = _njit(**options)(make(range))
+    single = _njit(**options, **(single_options or {}))(make(range))
     if recipe is not None:
         reference = (_single_of, (*recipe, SOURCE_STAMP))
         single.__reduce_ex__ = lambda protocol: reference
@@ -360,7 +360,7 @@ def map_loss(f, writes):
 
     def make(loop):
         def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, n, args):
-            inverse = 1.0 / divisor[()]  # one division per call, not per element
+            inverse = 1.0 / hoist(divisor)  # one division per call, not per element
             a, b, c, d, scale = hoist(a), hoist(b), hoist(c), hoist(d), hoist(scale)
             for k in loop(partial.size):
                 acc = 0.0
@@ -377,14 +377,14 @@ def map_loss(f, writes):
     return _twin(make, lambda *arguments: arguments[-2], recipe=(map_loss, (f, writes)))
 
 
-def _inlined(kernel):
+def _inlined(kernel, **options):
     """An uncached copy of a launcher's one-thread kernel, for an entry to call: compiled in
     the entry's own process, it is inlined there. A cached kernel would be called by its symbol
     name, which numba numbers per process, so a kernel loaded from another process's cache
     can share its name with a different kernel here, and the call can land on that one
     (measured: fused losses summed by a backward kernel, 0.0 for NaN, with two pytest workers
     filling a fresh cache). It pickles as the kernel does, so entries stay keyed by it."""
-    copy = njit(error_model="numpy", forceinline=True)(kernel.py_func)
+    copy = njit(error_model="numpy", forceinline=True, **options)(kernel.py_func)
     copy.__reduce_ex__ = kernel.__reduce_ex__
     return copy
 
@@ -396,6 +396,16 @@ def _entry(source, *closure):
     namespace = dict(globals())
     exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - the signature varies
     return _njit()(namespace["make"](*closure))
+
+
+def as_dtype(a, value):
+    """value as a number of array a's dtype (a is not read)."""
+
+
+@overload(as_dtype, jit_options={"forceinline": True})
+def _as_dtype(a, value):
+    kind = a.dtype
+    return lambda a, value: kind(value)
 
 
 @njit(error_model="numpy", forceinline=True)
@@ -414,7 +424,10 @@ def small_loss(f, writes, count, arity, check):
     Python. ``entry(*outs, *arrays, scale, divisor, p)``: outs are the arrays written (the
     losses, ∂a, ∂b, as ``writes`` says), arrays the ``count`` operands, scale and divisor
     numbers, p the ``arity`` parameters (an array). The first ``check`` operands must lie in
-    [0, 1]. Returns (the first position where one does not, or −1; Σ loss / divisor)."""
+    [0, 1]. Returns (the first position where one does not, or −1; Σ loss / divisor). It
+    allocates only the partial sums: the missing operands are the number 1, the scale and
+    divisor numbers (which the kernel takes as it takes 0-d arrays), and an output not written
+    is stood in for by one that is."""
     _, write_losses, grads = writes
     outs = ["losses"] * write_losses + ["grad_a", "grad_b"][:grads]
     operands = ["a", "b", "c", "d"][:count]
@@ -425,12 +438,12 @@ def make(kernel, check, arity):
         for i in range(a.size if check else 0):
             if not ({" and ".join(f"{x}[i] >= 0 and {x}[i] <= 1" for x in operands[:check])}):
                 return i, 0.0
-        one = np.ones((), dtype)
-        unused = np.empty(1, dtype)
+        one = as_dtype(a, 1.0)
+        unused = {outs[0] if outs else "np.empty(1, dtype)"}  # never written: a stand-in of the type
         {"".join(f"{name} = unused; " for name in ("losses", "grad_a", "grad_b") if name not in outs)}
         {"".join(f"{name} = one; " for name in ("b", "c", "d")[count - 1:])}
         partial = np.empty(-(-a.size // CHUNK))
-        kernel(partial, losses, grad_a, grad_b, a, b, c, d, _as_0d(scale, a), _as_0d(divisor, partial),
+        kernel(partial, losses, grad_a, grad_b, a, b, c, d, as_dtype(a, scale), float(divisor),
                a.size, unpack(p, arity))
         return -1, _sum(partial) / divisor
     return entry
@@ -442,25 +455,30 @@ def make(kernel, check, arity):
 def map_row_loss(f, writes):
     """For every row r = (o, i) of (outer, n, inner) arrays: ℓ_r = f(x[o, :, i], y[o, :, i],
     z[o, :, i], t[o, :, i], w[0, :, 0], gx[o, :, i], gy[o, :, i], gz[o, :, i], s_r, write_grads,
-    *args) with s_r = scale[r] / divisor (scale 1-D or 0-d, divisor 0-d) and the class weights
-    w as a (1, C, 1) array, as on CUDA. ``writes`` = (losses,
-    grads): write ℓ itself, and the gradients; the partial sums of ℓ are always written.
-    Without gradients, gx is a scratch row of n (one per chunk of rows), which a row function
-    may use as its gradient pass would (cross_entropy keeps its exponentials there)."""
+    *args) with s_r = scale[r] / divisor (scale 1-D or 0-d, divisor 0-d or a number) and the
+    class weights w as a (1, C, 1) array, as on CUDA. ``writes`` = (losses, grads): write ℓ
+    itself, and the gradients; the partial sums of ℓ are always written. Without gradients, gx
+    is a scratch row of n (one per chunk of rows), which a row function may use as its
+    gradient pass would (cross_entropy keeps its exponentials there).
+
+    The kernels take the scratch rows as their last argument (``scratch_rows``: the launcher
+    here makes them), so the one-thread kernel allocates nothing and is compiled without
+    numba's reference counts (``_nrt=False``): each row's views of x, t, gx, ... cost an
+    atomic increment and decrement apiece otherwise, ~100 ns a row, which made a loss over
+    many short rows ten times slower than its arithmetic."""
     write_losses, write_grads = writes
 
     @_njit(parallel=True)
-    def strided(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args):
+    def strided(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args, scratch):
         inner = x.shape[2]
-        inverse = 1.0 / divisor[()]  # one division per call, not per element
+        inverse = 1.0 / hoist(divisor)  # one division per call, not per element
         for k in prange(partial.size):
             acc = 0.0
-            scratch = np.empty((1, 0 if write_grads else x.shape[1]), x.dtype)
             for r in range(k * ROW_CHUNK, min(rows, (k + 1) * ROW_CHUNK)):
                 o, i = r // inner, r % inner
                 s = at(scale, r) * inverse
                 loss = f(x[o, :, i], y[o, :, i], z[o, :, i], t[o, :, i], w[0, :, 0],
-                         gx[o, :, i] if write_grads else scratch[0], gy[o, :, i], gz[o, :, i], s,
+                         gx[o, :, i] if write_grads else scratch[k], gy[o, :, i], gz[o, :, i], s,
                          write_grads, *args)
                 acc += loss
                 if write_losses:
@@ -468,14 +486,13 @@ def map_row_loss(f, writes):
             partial[k] = acc
 
     def make(loop):
-        def unit(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args):
-            inverse = 1.0 / divisor[()]
+        def unit(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args, scratch):
+            inverse = 1.0 / hoist(divisor)
             for k in loop(partial.size):
                 acc = 0.0
-                scratch = np.empty((1, 0 if write_grads else x.shape[1]), x.dtype)
                 for r in range(k * ROW_CHUNK, min(rows, (k + 1) * ROW_CHUNK)):
                     s = at(scale, r) * inverse
-                    loss = f(x[r], y[r], z[r], t[r], w[0], gx[r] if write_grads else scratch[0],
+                    loss = f(x[r], y[r], z[r], t[r], w[0], gx[r] if write_grads else scratch[k],
                              gy[r], gz[r], s, write_grads, *args)
                     acc += loss
                     if write_losses:
@@ -484,10 +501,21 @@ def map_row_loss(f, writes):
 
         return unit
 
-    unit = _twin(make, lambda *arguments: arguments[5].size, recipe=(map_row_loss, (f, writes)))
-    launch = _by_layout(strided, unit, rows=(5, 2, 3, 4, 6, 7, 8, 9))  # x first
+    unit = _twin(make, lambda *arguments: arguments[5].size, recipe=(map_row_loss, (f, writes)),
+                 single_options={"_nrt": False})
+    by_layout = _by_layout(strided, unit, rows=(5, 2, 3, 4, 6, 7, 8, 9))  # x first
+
+    def launch(partial, losses, gx, gy, gz, x, *rest):
+        by_layout(partial, losses, gx, gy, gz, x, *rest, scratch_rows(partial, x, write_grads))
+
     launch.single = unit.single
     return launch
+
+
+def scratch_rows(partial, x, write_grads):
+    """The scratch rows of map_row_loss's kernels: one of x's row length per chunk of rows
+    (partial sum), none where the gradients are written (the row functions use gx)."""
+    return np.empty((partial.size, 0 if write_grads else x.shape[1]), x.dtype)
 
 
 @cache
@@ -518,18 +546,19 @@ def make(kernel, classes):
                         return r, 0.0
                     kept += 1.0
             divisor = kept if divisor < 0 else divisor
-        none = np.empty((rows, 0), dtype)
+        none = {grads[0] if grads else "np.empty((rows, 0), dtype)"}  # not written: a stand-in of the type
         {"".join(f"{name} = none; " for name in ("gx", "gy", "gz") if name not in grads)}
         {"".join(f"{name} = x; " for name in ("y", "z")[inputs - 1:])}
         {"t2 = t.reshape((rows, 1))" if target else "t2 = none"}
         {"" if write_losses else "losses = np.empty(1, dtype)"}
         partial = np.empty(-(-rows // ROW_CHUNK))
-        kernel(partial, losses, gx, gy, gz, x, y, z, t2, w, _as_0d(scale, x), _as_0d(divisor, partial),
-               rows, args)
+        scratch = np.empty((partial.size, {0 if write_grads else "n"}), dtype)
+        kernel(partial, losses, gx, gy, gz, x, y, z, t2, w, as_dtype(x, scale), float(divisor), rows, args,
+               scratch)
         return -1, _sum(partial) / divisor
     return entry
 """
-    return _entry(source, _inlined(map_row_loss(f, writes).single), target == "classes")
+    return _entry(source, _inlined(map_row_loss(f, writes).single, _nrt=False), target == "classes")
 
 
 @njit(error_model="numpy", forceinline=True)  # not cached: inlined where it is called (see _inlined)

@@ -365,7 +365,8 @@ def calls(op: Loss):
     reduction, out)``, ``backward(g, arrays, weights, values, reduction, out)`` and
     ``fused(arrays, weights, values, reduction)``, each tuple in the signature's order."""
     names = op.arrays + op.weights
-    short = _short_path(op)
+    small_backward: dict = {}  # see _short_path
+    short = _short_path(op, small_backward)
 
     def by_name(arrays, weights, values):
         return dict(zip(names, arrays + weights)), {p.name: v for p, v in zip(op.params, values)}
@@ -393,10 +394,10 @@ def calls(op: Loss):
         call = _LossCall(op, f"{op.name}_forward_backward", *by_name(arrays, weights, values), reduction)
         return call.run(want_loss=True, want_grads=True)
 
-    return forward, backward, fused
+    return forward, backward, fused, small_backward
 
 
-def _short_path(op: Loss):
+def _short_path(op: Loss, small_backward: dict):
     """The calls of a loss on small plain arrays, done whole on one thread (``_cpu.small_loss``,
     ``_cpu.small_row_loss``) after the few checks such arrays need: on a few elements a call's
     time is mostly its own Python. ``short(arrays, weights, values, reduction, g, want_loss,
@@ -405,7 +406,12 @@ def _short_path(op: Loss):
     of one float32 or float64 dtype, fewer than ``_cpu.SERIAL_BELOW`` elements, no weights,
     and grad_output a number (reduction='none': no backward here). The inputs have one shape: any for the element-wise
     losses, (rows, n) C-contiguous for the others, whose target is one int64 class index (or
-    one label) per row."""
+    one label) per row.
+
+    A backward it computes on 1-D element-wise or 2-D class arrays also leaves in
+    ``small_backward``, under (reduction, each parameter and its type, dtype), the entry, its
+    parameters and the divisor (None: the size), for the public function to call the entry
+    itself on the next such arrays (``_public._small_loss_path``)."""
     ndarray, empty, array, small = np.ndarray, np.empty, np.array, _cpu.SERIAL_BELOW
     n_grads, kind = len(op.inputs), op.kind
     check = len(op.probabilities)
@@ -499,6 +505,11 @@ def _short_path(op: Loss):
         outs = ([empty(shape if kind == "elementwise" else shape[:1], dtype)] + grads) if each else grads
         if flat:
             bad, total = entry(*outs, *arrays, scale, divisor, p)
+            if bad < 0 and not want_loss and (kind == "class" or (kind == "elementwise" and len(shape) == 1)):
+                if len(small_backward) > 1024:
+                    small_backward.clear()
+                key = (reduction, *(v for value in values for v in (value, type(value))), dtype)
+                small_backward[key] = (entry, p, None if kind == "elementwise" and reduction != "sum" else divisor)
         else:
             bad, total = entry(*[o.ravel() for o in outs], *arrays, scale, divisor, p)
         if bad >= 0:

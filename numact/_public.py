@@ -81,6 +81,9 @@ def _small_path(op: Activation, step: str) -> str:
     )
 
 
+_SMALL_NAMES = {"_ndarray": np.ndarray, "_SMALL": _cpu.SERIAL_BELOW, "_empty": np.empty,
+                "_INT64": np.dtype(np.int64), "_SCALARS": frozenset({float, int, np.float16, np.float32, np.float64})}
+
 _KIND_CALLS = {
     # kind: (forward parameters, backward parameters, forward call, backward call)
     "elementwise": (
@@ -197,6 +200,40 @@ def _loss_docstring(op: Loss, suffix: str) -> str:
     )
 
 
+def _small_loss_path(op: Loss) -> str:
+    """A loss backward's first lines: on small plain arrays (an element-wise loss's 1-D arrays
+    of one dtype, or a class loss's C-contiguous (rows, n) input and int64 class indices; no
+    weights; grad_output a number), the entry the last such call left for these values
+    (``_loss_api._short_path``), called here with nothing else in between."""
+    first, others = op.arrays[0], op.arrays[1:]
+    if op.kind == "elementwise":
+        tests = [f"type({first}) is _ndarray and {first}.ndim == 1 and {first}.size < _SMALL"]
+        tests += [f"type({a}) is _ndarray and {a}.dtype is {first}.dtype and {a}.ndim == 1 and len({a}) == len({first})"
+                  for a in others]
+        shape, divisor = f"len({first})", f"len({first}) if _d is None else _d"
+    else:
+        tests = [f"type({first}) is _ndarray and {first}.ndim == 2 and {first}.size < _SMALL and {first}.flags.c_contiguous",
+                 "type(target) is _ndarray and target.dtype is _INT64 and target.ndim == 1 "
+                 f"and len(target) == len({first}) and target.flags.c_contiguous"]
+        shape, divisor = f"{first}.shape", "_d"
+    tests += [f"{w} is None" for w in op.weights] + ["type(grad_output) in _SCALARS", "out is None"]
+    key = "reduction, " + "".join(f"{p.name}, type({p.name}), " for p in op.params) + f"{first}.dtype"
+    grads = [f"_g{k}" for k in range(len(op.inputs))]
+    allocate = "".join(f"            {g} = _empty({shape}, {first}.dtype)\n" for g in grads)
+    result = grads[0] if len(grads) == 1 else "(" + ", ".join(grads) + ")"
+    return (
+        "    if (" + "\n            and ".join(tests) + "):\n"
+        "        try:\n"
+        f"            _entry, _p, _d = _small_backward[{key}]\n"
+        "        except (KeyError, TypeError):\n"
+        "            pass\n"
+        "        else:\n"
+        f"{allocate}"
+        f"            if _entry({', '.join(grads)}, {', '.join(op.arrays)}, float(grad_output), {divisor}, _p)[0] < 0:\n"
+        f"                return {result}\n"
+    )
+
+
 def _build_loss(op: Loss) -> dict[str, object]:
     arrays = "(" + "".join(f"{a}, " for a in op.arrays) + ")"
     weights = "(" + "".join(f"{w}, " for w in op.weights) + ")"
@@ -207,11 +244,14 @@ def _build_loss(op: Loss) -> dict[str, object]:
     functions = {}
     for suffix, (lead, call, trail) in _LOSS_CALLS.items():
         name = op.name + suffix
+        small = suffix == "_backward" and op.kind in ("elementwise", "class")
         source = (
             f"def {name}({lead}{', '.join(op.arrays)}, *, {keywords}{trail}):\n"
-            f"    return {call.format(arrays=arrays, weights=weights, params=values)}\n"
+            + (_small_loss_path(op) if small else "")
+            + f"    return {call.format(arrays=arrays, weights=weights, params=values)}\n"
         )
-        namespace = dict(zip(("_forward", "_backward", "_fused"), _loss_api.calls(op)), **_DISPATCH)
+        namespace = dict(zip(("_forward", "_backward", "_fused", "_small_backward"), _loss_api.calls(op)),
+                         **_DISPATCH, **_SMALL_NAMES)
         exec(_dispatching(source, namespace), namespace)  # noqa: S102 - real signatures, as for the activations
         fn = namespace[name]
         fn.__module__ = "numact"
@@ -238,7 +278,7 @@ def build() -> dict[str, object]:
             + (_small_path(op, "backward") if small else "")
             + f"    return {bwd_call.format(values=values)}\n"
         )
-        namespace = dict(getattr(_api, op.kind)(op), **_DISPATCH, _ndarray=np.ndarray, _SMALL=_cpu.SERIAL_BELOW)
+        namespace = dict(getattr(_api, op.kind)(op), **_DISPATCH, **_SMALL_NAMES)
         exec(_dispatching(source, namespace), namespace)  # noqa: S102 - real signatures, built like dataclasses builds __init__
         for backward, suffix in ((False, ""), (True, "_backward")):
             fn = namespace[op.name + suffix]
