@@ -29,6 +29,9 @@ float16 loops), ``out=``, ``where=``, ``dtype=``, ``casting=``, broadcasting, an
 ``__array_ufunc__`` dispatch (an ``xarray.DataArray`` comes back a DataArray). The same values
 give the same bits as numact's functions.
 
+They raise no floating-point warnings, as numact's functions raise none: the loops clear the
+flags their branch-free math leaves (both sides of a select are computed).
+
 ``where=``: numba builds its ufuncs with the outputs' iterator flags set (read-write, to be
 allocated), and NumPy then takes those flags instead of its defaults, which for a masked call
 include the write mask: every ``where=`` call failed ("An iterator operand was flagged as the
