@@ -75,6 +75,15 @@ def test_numact_bench_prints_the_tables_and_writes_json_and_a_plot(tmp_path, cap
         assert all(r["torch_s"] > 0 for r in result["results"])
 
 
+def test_numact_bench_small_only_prints_the_1000_element_table_alone(capsys):
+    cli.main(["bench", "--small-only", "--no-torch", "--quiet", "--ops", "relu,mse_loss"])
+    report = capsys.readouterr().out
+    assert "1,000 elements only" in report and "numact ms" not in report
+    for row in ("| relu | forward |", "| relu | backward |", "| mse_loss | backward |"):
+        assert row in report
+    assert "at 1,000 elements: slowest vs NumPy" in report
+
+
 def test_numact_bench_refuses_unknown_operators_and_commands():
     with pytest.raises(SystemExit, match="unknown operator"):
         operators(["sigmoid", "no_such_op"])

@@ -292,14 +292,16 @@ def summary(result) -> list[str]:
 
 def print_report(result) -> None:
     torch = result["torch"]
+    size = (f"{result['size']:,} elements ({result['rows']:,} × 1000 logits for the class losses)"
+            if result["results"] else f"{SMALL:,} elements only")
     print(f"numact {result['numact']} (numba {result['numba']}), torch {torch or 'not installed'}: "
-          f"{result['dtype']}, {result['size']:,} elements ({result['rows']:,} × 1000 logits for the "
-          f"class losses), {result['threads']} thread{'s' if result['threads'] != 1 else ''}, "
+          f"{result['dtype']}, {size}, {result['threads']} thread{'s' if result['threads'] != 1 else ''}, "
           f"medians after warm-up, outputs in {result.get('memory', 'fresh pages')}"
           + (", activations into preallocated outputs (kernels alone; * torch allocates: no out variant)"
              if result.get("kernels_alone") else "") + f"\nCPU: {result.get('cpu', 'unknown')}\n")
-    print("| operator | pass | numact ms | GB/s | roofline | NumPy ms | vs NumPy | torch ms | vs torch |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    if result["results"]:
+        print("| operator | pass | numact ms | GB/s | roofline | NumPy ms | vs NumPy | torch ms | vs torch |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in result["results"]:
         mark = "*" if result.get("kernels_alone") and r.get("torch_allocates") and r["op"] in _activation_names() else ""
         t = (f"{r['torch_s'] * 1e3:.2f}{mark} | {r['vs_torch']:.2f}×" if r["torch_s"] else "– | –")
