@@ -170,10 +170,11 @@ def _arity(op: Activation) -> int:
 
 
 def memo_key(values: tuple, dtype: np.dtype) -> tuple:
-    """The key of a short path's memo: the values, their types and the dtype. The types tell
-    apart values that compare equal but are not all valid (True == 1 == 1.0: only 1.0 is a real
-    parameter, only True a boolean one, only 1 an integer one)."""
-    return (values, *map(type, values), dtype)
+    """The key of a short path's memo: (v1, ..., vn, type(v1), ..., type(vn), dtype). The types
+    tell apart values that compare equal but are not all valid (True == 1 == 1.0: only 1.0 is a
+    real parameter, only True a boolean one, only 1 an integer one). The public functions make
+    the same key in their generated source (``_public._key``)."""
+    return (*values, *map(type, values), dtype)
 
 
 def remember(memo: dict, values: tuple, dtype: np.dtype, make):
@@ -201,24 +202,22 @@ def _read_only(value, dtype: np.dtype) -> np.ndarray:
 
 
 def remember_ufunc(memo: dict, op: Activation, name: str, values: tuple, dtype: np.dtype) -> None:
-    """memo[(v1, type(v1), ..., dtype)] = (the ufunc ``numact.ufuncs.<name>``, its parameters as
-    0-d arrays of dtype): what a public function calls on a small array (``_public``: there
-    the call is at its cheapest, NumPy's own dispatch with the parameters ready). Kept only
-    where the short path applies (``remember``)."""
-    key = tuple(v for value in values for v in (value, type(value))) + (dtype,)
+    """Remember (the ufunc ``numact.ufuncs.<name>``, its parameters as 0-d arrays of dtype):
+    what a public function calls on a small array (``_public._small_path``: there the call is at
+    its cheapest, NumPy's own dispatch with the parameters ready)."""
     try:
-        if key in memo:
+        if memo_key(values, dtype) in memo:
             return
     except TypeError:
         return
-    params = remember({}, values, dtype, lambda: _kernel_args(op, values, dtype)[:len(op.params)])
-    if params is None:
-        return
-    from . import ufuncs
 
-    if len(memo) > 1024:
-        memo.clear()
-    memo[key] = (getattr(ufuncs, name), *(_read_only(v, dtype) for v in params))
+    def make():
+        from . import ufuncs
+
+        params = _kernel_args(op, values, dtype)[:len(op.params)]
+        return (getattr(ufuncs, name), *(_read_only(v, dtype) for v in params))
+
+    remember(memo, values, dtype, make)
 
 
 def elementwise(op: Activation):

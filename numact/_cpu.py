@@ -239,8 +239,7 @@ def map_channels(f):
 
         return kernel
 
-    # No reference counts (see map_row_loss): a row's views cost atomics otherwise.
-    return _by_layout(_twin(strided, _size, _nrt=False), _twin(unit, _size, _nrt=False), rows=(1, 0))
+    return _by_layout(_twin(strided, _size), _twin(unit, _size), rows=(1, 0))
 
 
 @cache
@@ -265,7 +264,7 @@ def map_channels_binary(f):
 
         return kernel
 
-    return _by_layout(_twin(strided, _size, _nrt=False), _twin(unit, _size, _nrt=False), rows=(2, 0, 1))
+    return _by_layout(_twin(strided, _size), _twin(unit, _size), rows=(2, 0, 1))
 
 
 CHANNEL_ROWS = 256  # rows per partial sum of a channel reduction
@@ -409,14 +408,6 @@ def as_dtype(a, value):
 def _as_dtype(a, value):
     kind = a.dtype
     return lambda a, value: kind(value)
-
-
-@njit(error_model="numpy", forceinline=True)
-def _as_0d(value, like):
-    """value as a 0-d array of like's dtype: the kernels take scale and divisor so."""
-    a = np.empty((), like.dtype)
-    a[()] = value
-    return a
 
 
 @cache

@@ -409,9 +409,9 @@ def _short_path(op: Loss, small_backward: dict):
     one label) per row.
 
     A backward it computes on 1-D element-wise or 2-D class arrays also leaves in
-    ``small_backward``, under (reduction, each parameter and its type, dtype), the entry, its
-    parameters and the divisor (None: the size), for the public function to call the entry
-    itself on the next such arrays (``_public._small_loss_path``)."""
+    ``small_backward``, under the key of (reduction, parameters…) and dtype (``remember``), the
+    entry, its parameters and the divisor (None: the size), for the public function to call
+    the entry itself on the next such arrays (``_public._small_loss_path``)."""
     ndarray, empty, array, small = np.ndarray, np.empty, np.array, _cpu.SERIAL_BELOW
     n_grads, kind = len(op.inputs), op.kind
     check = len(op.probabilities)
@@ -506,10 +506,8 @@ def _short_path(op: Loss, small_backward: dict):
         if flat:
             bad, total = entry(*outs, *arrays, scale, divisor, p)
             if bad < 0 and not want_loss and (kind == "class" or (kind == "elementwise" and len(shape) == 1)):
-                if len(small_backward) > 1024:
-                    small_backward.clear()
-                key = (reduction, *(v for value in values for v in (value, type(value))), dtype)
-                small_backward[key] = (entry, p, None if kind == "elementwise" and reduction != "sum" else divisor)
+                rule = None if kind == "elementwise" and reduction != "sum" else divisor
+                remember(small_backward, (reduction, *values), dtype, lambda: (entry, p, rule))
         else:
             bad, total = entry(*[o.ravel() for o in outs], *arrays, scale, divisor, p)
         if bad >= 0:

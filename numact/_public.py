@@ -61,24 +61,34 @@ _SMALL_ARRAYS = {
 }
 
 
+def _key(names: list[str], dtype: str) -> str:
+    """The source of ``_api.memo_key`` of these values and dtype."""
+    return "".join(f"{n}, " for n in names) + "".join(f"type({n}), " for n in names) + dtype
+
+
+def _remembered(memo: str, key: str, unpack: str, found: str) -> str:
+    """The lines that look ``key`` up in ``memo`` and, if it is there, unpack it and run ``found``
+    (lines indented for it); a missing or unhashable key falls through."""
+    return (
+        "        try:\n"
+        f"            {unpack} = {memo}[{key}]\n"
+        "        except (KeyError, TypeError):\n"
+        "            pass\n"
+        "        else:\n"
+        f"{found}"
+    )
+
+
 def _small_path(op: Activation, step: str) -> str:
     """An element-wise function's first lines: on a small plain array, numact's ufunc with the
     parameters as the last call with these values and types left them (``_api.remember_ufunc``).
     There a call costs mostly its dispatch: NumPy's own, with nothing converted, is the
     cheapest there is, and no Python frame is added to reach it."""
     names = [p.name for p in op.params]
-    key = "".join(f"{n}, type({n}), " for n in names) + "x.dtype,"
     params = "".join(f", _p{k}" for k in range(len(names)))
     inputs = "x" if step == "forward" else "grad_output, x"
-    return (
-        f"    if {_SMALL_ARRAYS[step]}:\n"
-        f"        try:\n"
-        f"            _u{params}, = _small_{step}[{key}]\n"
-        f"        except (KeyError, TypeError):\n"
-        f"            pass\n"
-        f"        else:\n"
-        f"            return _u({inputs}{params})\n"
-    )
+    return f"    if {_SMALL_ARRAYS[step]}:\n" + _remembered(
+        f"_small_{step}", _key(names, "x.dtype"), f"_u{params},", f"            return _u({inputs}{params})\n")
 
 
 _SMALL_NAMES = {"_ndarray": np.ndarray, "_SMALL": _cpu.SERIAL_BELOW, "_empty": np.empty,
@@ -217,21 +227,14 @@ def _small_loss_path(op: Loss) -> str:
                  f"and len(target) == len({first}) and target.flags.c_contiguous"]
         shape, divisor = f"{first}.shape", "_d"
     tests += [f"{w} is None" for w in op.weights] + ["type(grad_output) in _SCALARS", "out is None"]
-    key = "reduction, " + "".join(f"{p.name}, type({p.name}), " for p in op.params) + f"{first}.dtype"
+    key = _key(["reduction"] + [p.name for p in op.params], f"{first}.dtype")
     grads = [f"_g{k}" for k in range(len(op.inputs))]
     allocate = "".join(f"            {g} = _empty({shape}, {first}.dtype)\n" for g in grads)
     result = grads[0] if len(grads) == 1 else "(" + ", ".join(grads) + ")"
-    return (
-        "    if (" + "\n            and ".join(tests) + "):\n"
-        "        try:\n"
-        f"            _entry, _p, _d = _small_backward[{key}]\n"
-        "        except (KeyError, TypeError):\n"
-        "            pass\n"
-        "        else:\n"
-        f"{allocate}"
-        f"            if _entry({', '.join(grads)}, {', '.join(op.arrays)}, float(grad_output), {divisor}, _p)[0] < 0:\n"
-        f"                return {result}\n"
-    )
+    call = (f"            if _entry({', '.join(grads)}, {', '.join(op.arrays)}, float(grad_output), {divisor}, _p)[0] < 0:\n"
+            f"                return {result}\n")
+    return "    if (" + "\n            and ".join(tests) + "):\n" + _remembered(
+        "_small_backward", key, "_entry, _p, _d", allocate + call)
 
 
 def _build_loss(op: Loss) -> dict[str, object]:
