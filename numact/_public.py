@@ -63,7 +63,7 @@ _SMALL_ARRAYS = {
 
 def _key(names: list[str], dtype: str) -> str:
     """The source of ``_api.memo_key`` of these values and dtype."""
-    return "".join(f"{n}, " for n in names) + "".join(f"type({n}), " for n in names) + dtype
+    return "".join(f"{n}, " for n in names) + "".join(f"type({n}), " for n in names) + dtype + ","
 
 
 def _remembered(memo: str, key: str, unpack: str, found: str) -> str:

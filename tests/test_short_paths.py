@@ -92,6 +92,32 @@ def test_a_small_call_through_the_ufunc_is_the_general_paths_in_every_layout(op,
         backward(np.ones_like(base), base[:1], **params)
 
 
+def _unreachable(*args, **kwargs):
+    raise AssertionError("a remembered small call reached the general functions")
+
+
+@pytest.mark.parametrize("op", [pytest.param(op, id=op.name) for op in ACTIVATIONS if op.kind == "elementwise"])
+def test_a_remembered_small_activation_call_goes_straight_to_its_ufunc(op, monkeypatch):
+    x = np.linspace(-3, 3, 1000, dtype=np.float32)
+    forward, backward = getattr(numact, op.name), getattr(numact, op.name + "_backward")
+    params = op_params(op, param_cases(op)[0])
+    forward(x, **params), backward(x, x, **params)
+    monkeypatch.setitem(forward.__globals__, "_forward", _unreachable)
+    monkeypatch.setitem(backward.__globals__, "_backward", _unreachable)
+    forward(x, **params), backward(x, x, **params)
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "kl_div", "margin_ranking_loss", "nll_loss"])
+def test_a_remembered_small_loss_backward_goes_straight_to_its_entry(name, monkeypatch):
+    case = next(c for c in cases() if c.op.name == name and not c.weights and not c.probs)
+    arrays = case.arrays(np.float32)
+    if case.op.kind == "elementwise":  # the direct path takes 1-D arrays
+        arrays = {k: v.ravel() for k, v in arrays.items()}
+    for _ in range(2):
+        numact_call(case, "_backward", arrays, "mean", 1.0)
+        monkeypatch.setitem(getattr(numact, name + "_backward").__globals__, "_backward", _unreachable)
+
+
 @pytest.mark.parametrize("size", [1000])
 def test_a_value_equal_to_one_remembered_is_checked_for_its_type(size):
     """True == 1 == 1.0: a short path that remembered 1.0 must still refuse True (and one that
