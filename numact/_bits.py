@@ -154,6 +154,26 @@ def maximum(typingctx, a, b):
 
 
 @intrinsic
+def plus_zero(typingctx, x):
+    """+0 of x's type, computed from x (minnum(|x|, +0), +0 for every x, NaN too) so that LLVM
+    cannot fold it to a constant. A select between a loaded value and a constant becomes, on
+    AVX-512, a masked load from memory, which reads DRAM more slowly than a load and a blend;
+    with x's load used twice it stays a plain load (``_primitives.gate``)."""
+    if x not in _LAYOUT:
+        return None
+
+    def codegen(context, builder, signature, args):
+        value_type = context.get_value_type(x)
+        suffix = "f32" if x == types.float32 else "f64"
+        unary, binary = (ir.FunctionType(value_type, [value_type] * k) for k in (1, 2))
+        fabs = cgutils.get_or_insert_function(builder.module, unary, f"llvm.fabs.{suffix}")
+        minnum = cgutils.get_or_insert_function(builder.module, binary, f"llvm.minnum.{suffix}")
+        return builder.call(minnum, [builder.call(fabs, args), ir.Constant(value_type, 0.0)])
+
+    return x(x), codegen
+
+
+@intrinsic
 def fma(typingctx, a, b, c):
     """a·b + c with one rounding (``llvm.fma``): the exact residual of a product or a quotient,
     where contraction would only maybe fuse."""

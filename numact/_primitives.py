@@ -108,6 +108,25 @@ for _name, _primitive in _STUBS.items():
     numba.extending.overload(_primitive, jit_options=_vmath.INLINED)(_cpu_typer(_name))
 
 
+def gate(keep, g):
+    """g where ``keep``, else +0 of g's type: PyTorch's threshold_backward and the like."""
+    return g if keep else type(g)(0)  # plain Python: only the CUDA simulator runs this
+
+
+def _gate_cpu(keep, g):
+    # _bits.plus_zero: a +0 that reads g, so that g's load is not folded into a masked load
+    if isinstance(g, types.Float):
+        return lambda keep, g: g if keep else _bits.plus_zero(g)
+    return None
+
+
+def _gate_cuda(keep, g):
+    return lambda keep, g: g if keep else like(g, 0)
+
+
+numba.extending.overload(gate, jit_options=_vmath.INLINED)(_gate_cpu)
+
+
 def row_max(x, sign):
     """max over a row (at least one element) of sign·x; NaN if the row holds a NaN, as in
     PyTorch."""
@@ -214,6 +233,7 @@ def register_cuda() -> None:
     for name, primitive in _STUBS.items():
         overload(primitive, target="cuda")(_cuda_typer(name))
     overload(maximum, target="cuda")(_maximum_cuda)
+    overload(gate, target="cuda")(_gate_cuda)
     overload(row_max, target="cuda")(lambda x, sign: row_max)
     overload(spare, target="cuda")(lambda row, other: spare)
 

@@ -7,7 +7,7 @@ kernels write them, so NaN inputs and the kinks get the same values as in PyTorc
 """
 
 from ._jit import REASSOCIATE, jit
-from ._primitives import (cos, exp, expm1, like, log, log1p, maximum, normal_cdf, normal_pdf, row_max,
+from ._primitives import (cos, exp, expm1, gate, like, log, log1p, maximum, normal_cdf, normal_pdf, row_max,
                           sigmoid_slope, sin, spare, tanh)
 
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -74,7 +74,7 @@ def threshold(x, threshold, value):
 @jit
 def threshold_backward(g, x, threshold, value):
     # PyTorch's threshold_backward: 0 where x ≤ threshold, g elsewhere (NaN x passes g).
-    return like(g, 0) if x <= threshold else g
+    return gate(not x <= threshold, g)
 
 
 @jit
@@ -207,7 +207,7 @@ def hardtanh(x, min_val, max_val):
 @jit
 def hardtanh_backward(g, x, min_val, max_val):
     # PyTorch: 0 at and beyond the edges, g strictly inside (and for NaN x).
-    return like(g, 0) if (x <= min_val or x >= max_val) else g
+    return gate(not (x <= min_val or x >= max_val), g)
 
 
 @jit

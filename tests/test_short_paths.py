@@ -107,6 +107,50 @@ def test_a_remembered_small_activation_call_goes_straight_to_its_ufunc(op, monke
     forward(x, **params), backward(x, x, **params)
 
 
+def _outs(x):
+    """out= arrays for x: the ones a short path writes itself, and the ones it leaves to the
+    general path (which scratches or refuses them)."""
+    wide = np.empty(2 * x.size, x.dtype)
+    return {"fresh": (np.empty_like(x), True), "x itself": (x, True),
+            "Fortran": (np.asfortranarray(np.empty_like(x)), x.ndim < 2),
+            "step 2": (wide[::2].reshape(x.shape), False),
+            "half over x": (None, False)}
+
+
+@pytest.mark.parametrize("size", [1000, 40_000])  # one thread and threaded
+@pytest.mark.parametrize("op", [pytest.param(op, id=op.name) for op in ACTIVATIONS if op.kind != "channelwise"])
+def test_an_out_the_kernel_may_write_itself_skips_the_general_call(op, size, monkeypatch):
+    from numact import _api
+
+    rng = np.random.default_rng(2)
+    forward, backward = getattr(numact, op.name), getattr(numact, op.name + "_backward")
+    params = op_params(op, param_cases(op)[-1])
+    for shape in [(size,), (10, size // 10)]:
+        base = rng.normal(0, 3, shape).astype(np.float32)
+        g = rng.normal(0, 1, shape).astype(np.float32)
+        y_ref, dx_ref = forward(general(base), **params), backward(general(g), general(base), **params)
+        for name, (out, short) in _outs(base).items():
+            for backward_pass in (False, True):
+                x = base.copy()
+                if out is None:  # a buffer that starts inside x's: only the general path may write it
+                    room = np.concatenate([x.reshape(-1), np.empty(x.size // 2, x.dtype)])
+                    x, out = room[:x.size].reshape(shape), room[x.size // 2:][:x.size].reshape(shape)
+                elif out is base:
+                    out = x
+                call = _unreachable if short else _api._Call
+                with monkeypatch.context() as patch:
+                    patch.setattr(_api, "_Call", call)
+                    result = backward(g, x, **params, out=out) if backward_pass else forward(x, **params, out=out)
+                assert result is out, name
+                assert_same_bits(out, dx_ref if backward_pass else y_ref)
+        # into grad_output: a row backward goes through scratch (the general path), for its bits
+        g_out = g.copy()
+        with monkeypatch.context() as patch:
+            patch.setattr(_api, "_Call", _unreachable if op.kind == "elementwise" else _api._Call)
+            backward(g_out, base, **params, out=g_out)
+        assert_same_bits(g_out, dx_ref)
+
+
 @pytest.mark.parametrize("name", ["mse_loss", "kl_div", "margin_ranking_loss", "nll_loss"])
 def test_a_remembered_small_loss_backward_goes_straight_to_its_entry(name, monkeypatch):
     case = next(c for c in cases() if c.op.name == name and not c.weights and not c.probs)
