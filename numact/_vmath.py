@@ -376,10 +376,10 @@ def sigmoid_slope_(z, limit, q, ln2, shift):
     e is made as 2^shift·e^−|z| (|z| clamped where σ' rounds to 0, exp_scaled); the
     numerator's 2^−shift rounds once."""
     a = abs(z)
-    scaled = exp_scaled(-(a if a < like(z, limit) else like(z, limit)), like(z, -0.0), q, ln2, shift)
+    a = like(z, limit) if a > like(z, limit) else a  # NaN stays NaN, and carries through
+    scaled = exp_scaled(-a, like(z, -0.0), q, ln2, shift)
     one = like(z, 1) + scaled * like(z, 2.0**-shift)
-    y = scaled * like(z, 2.0**-shift) / (one * one)
-    return y if z == z else -a  # NaN as e^−|z| would carry it
+    return scaled * like(z, 2.0**-shift) / (one * one)
 
 
 @vmath
