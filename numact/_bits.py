@@ -77,23 +77,27 @@ def ldexp(typingctx, x, n):
 
 
 @intrinsic
-def ldexp_normal(typingctx, x, n):
-    """x·2^n for an integral float n where the result is normal (no overflow, no subnormal):
-    vscalef with AVX-512 (as ldexp), else one multiply by 2^n built in the exponent field."""
-    if x not in _LAYOUT or n != x:
+def ldexp_rounded(typingctx, x, n, rounding, shift):
+    """x·2^(n + shift) where the result is normal (no overflow, no subnormal), for n =
+    rounding − 1.5·2^m as round_to_int makes it (``rounding`` the sum it rounded with, whose
+    low bits hold n) and a constant integral shift: vscalef with AVX-512 (as ldexp), else one
+    multiply by 2^(n + shift) built from rounding's bits by one shift and one add ((bits << m)
+    keeps n's low bits; the exponent field is then n + bias + shift), two instructions fewer
+    than converting n + shift to an integer first."""
+    if x not in _LAYOUT or not (n == rounding == shift == x):
         return None
     bits, mantissa, bias = _LAYOUT[x]
 
     def codegen(context, builder, signature, args):
-        value, exponent = args
+        value, exponent, rounding, shift = args
         if _SCALEF:
-            return ldexp_codegen(context, builder, signature, args)
+            return ldexp_codegen(context, builder, signature, [value, builder.fadd(exponent, shift)])
         int_type = context.get_value_type(bits)
-        k = builder.add(builder.fptosi(exponent, int_type), int_type(bias))
-        factor = builder.bitcast(builder.shl(k, int_type(mantissa)), context.get_value_type(x))
-        return builder.fmul(value, factor)
+        low = builder.shl(builder.bitcast(rounding, int_type), int_type(mantissa))
+        offset = builder.shl(builder.add(builder.fptosi(shift, int_type), int_type(bias)), int_type(mantissa))
+        return builder.fmul(value, builder.bitcast(builder.add(low, offset), context.get_value_type(x)))
 
-    return x(x, n), codegen
+    return x(x, n, rounding, shift), codegen
 
 
 @intrinsic

@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ._bits import clear_low_bits, cos_rare, exp2i, fma, ldexp, ldexp_normal, sin_rare, split_exponent
+from ._bits import clear_low_bits, cos_rare, exp2i, fma, ldexp, ldexp_rounded, sin_rare, split_exponent
 from ._coefficients import (ERFC_CHEBYSHEV_32, ERFC_CHEBYSHEV_64, ERFC_LIMIT_32, ERFC_LIMIT_64,
                             ERFC_SPLIT_32, ERFC_SPLIT_64, ERFC_T_RANGE_32, ERFC_T_RANGE_64, EXP_MINIMAX_32, NORMAL_CHEBYSHEV_64,
                             NORMAL_DENOMINATOR_32, NORMAL_K_64, NORMAL_LIMIT_32, NORMAL_LIMIT_64,
@@ -163,6 +163,17 @@ def _round_to_int(x):
     return lambda x: (x + big) - big
 
 
+def rounding_of(x):
+    """(round_to_int(x), x + 1.5·2^(mantissa bits)): the rounded value and the sum it comes
+    from, whose low bits hold it as an integer (``_bits.ldexp_rounded`` reads them)."""
+
+
+@overload(rounding_of, jit_options=INLINED)
+def _rounding_of(x):
+    big = x(12582912.0 if x == types.float32 else 6755399441055744.0)
+    return lambda x: ((x + big) - big, x + big)
+
+
 @vmath
 def clamp(x, low, high):
     """x limited to [low, high]; NaN becomes low (the caller restores NaN by a select)."""
@@ -172,19 +183,20 @@ def clamp(x, low, high):
 
 @vmath
 def reduce_ln2(x, tail, tail_lo, ln2):
-    """(n, r) with x + tail + tail_lo = n·ln 2 + r, n = round((x + tail)/ln 2), |r| ≲ ln2/2.
-    Cody–Waite: n·ln2[0] is exact, so x − n·ln2[0] loses nothing; the tails join after that,
-    so they are not rounded against a large x."""
-    n = round_to_int((x + tail) * like(x, LOG2E))
+    """(n, r, rounding) with x + tail + tail_lo = n·ln 2 + r, n = round((x + tail)/ln 2),
+    |r| ≲ ln2/2, and the sum n was rounded with (``rounding_of``). Cody–Waite: n·ln2[0] is
+    exact, so x − n·ln2[0] loses nothing; the tails join after that, so they are not rounded
+    against a large x."""
+    n, rounding = rounding_of((x + tail) * like(x, LOG2E))
     r = (((x - n * like(x, ln2[0])) + tail) + tail_lo) - n * like(x, ln2[1])
-    return n, r
+    return n, r, rounding
 
 
 @vmath
 def exp_tail(x, tail, tail_lo, coefficients, ln2):
     """e^(x + tail + tail_lo), x within the finite range of exp, tail_lo ≪ tail (−0 for none:
     x + (−0) is x for every x, so adding it compiles to nothing; +0 would not)."""
-    n, r = reduce_ln2(x, tail, tail_lo, ln2)
+    n, r, _ = reduce_ln2(x, tail, tail_lo, ln2)
     p = like(x, 1) + (r + r * r * horner(r, coefficients))  # the 1 added last: one rounding
     return ldexp(p, n)  # rounded once, also where e^x is subnormal
 
@@ -202,7 +214,7 @@ def expm1_(x, coefficients, ln2, low, high):
     """e^x − 1 = 2^n(p + 1) − 1 with p = e^r − 1, written as 2·(p·2^(n−1) + (2^(n−1) − ½)):
     exactly p for n = 0 (no cancellation near 0), and finite up to the overflow threshold."""
     xc = clamp(x, like(x, low), like(x, high))
-    n, r = reduce_ln2(xc, like(x, -0.0), like(x, -0.0), ln2)
+    n, r, _ = reduce_ln2(xc, like(x, -0.0), like(x, -0.0), ln2)
     p = r + r * r * horner(r, coefficients)
     half = exp2i(n - like(x, 1))
     y = (p * half + (half - like(x, 0.5))) * like(x, 2)
@@ -286,7 +298,7 @@ def erfc_large(z, linear, rest, t_range, split, limit, split_bits, exp_c, ln2):
     h_lo = (a_hi - (h_hi - w)) + (p - w)  # TwoSum: a_hi + p = h_hi + h_lo exactly
     h_lo = h_lo + (fma(b_hi, t, -p) + (a_lo + (b_hi * (t * delta) + b_lo * t))) + horner(y, rest)
     s = clear_low_bits(zc, split_bits)
-    n, r = reduce_ln2(-(s * s), h_hi, ((s - zc) * (s + zc) + h_lo) + delta, ln2)
+    n, r, _ = reduce_ln2(-(s * s), h_hi, ((s - zc) * (s + zc) + h_lo) + delta, ln2)
     q = r + r * r * horner(r, exp_c)  # e^r − 1
     value = ldexp(fma(t, q, t), n)  # t·e^r rounded once, then scaled
     return value if z < like(z, limit) else like(z, 0)
@@ -340,8 +352,8 @@ def exp_scaled(v, v_lo, q, ln2, shift):
     """2^shift·e^(v + v_lo) for v ≤ 0 where that is normal: scaled by one multiply where
     AVX-512's vscalef is not at hand. The callers' constants carry 2^−shift, and their product
     with it rounds once, also where it is subnormal."""
-    n, r = reduce_ln2(v, like(v, -0.0), v_lo, ln2)
-    return ldexp_normal(fma(r, horner(r, q), like(v, 1)), n + like(v, shift))  # e^r rounded once
+    n, r, rounding = reduce_ln2(v, like(v, -0.0), v_lo, ln2)
+    return ldexp_rounded(fma(r, horner(r, q), like(v, 1)), n, rounding, like(v, shift))  # e^r rounded once
 
 
 @vmath
