@@ -238,7 +238,7 @@ def elementwise(op: Activation):
     or one the kernel may write itself, ``writable_as``) take a short path: on a small array a
     call's time is mostly its own Python, and on a large one, whose kernel has streamed the
     interpreter's memory out of the caches, each Python step costs cache misses (the general
-    path's ~100 µs against the short one's ~10, measured after a 10M-element pass), so the short
+    path's ~100 µs against the short one's ~20, measured after a 10M-element pass), so the short
     path does only what such arrays still need, with the parameters checked once per value and
     dtype (``prepared``), and lets numba's dispatcher tell the layouts apart (a strided 1-D
     array gets a strided build; an N-d one is flattened, copied if it must be). Everything

@@ -157,12 +157,6 @@ def round_to_int(x):
     and subtracting 1.5·2^(mantissa bits) leaves the integer part (no fastmath, so kept)."""
 
 
-@overload(round_to_int, jit_options=INLINED)
-def _round_to_int(x):
-    big = x(12582912.0 if x == types.float32 else 6755399441055744.0)
-    return lambda x: (x + big) - big
-
-
 def rounding_of(x):
     """(round_to_int(x), x + 1.5·2^(mantissa bits)): the rounded value and the sum it comes
     from, whose low bits hold it as an integer (``_bits.ldexp_rounded`` reads them)."""
@@ -172,6 +166,11 @@ def rounding_of(x):
 def _rounding_of(x):
     big = x(12582912.0 if x == types.float32 else 6755399441055744.0)
     return lambda x: ((x + big) - big, x + big)
+
+
+@overload(round_to_int, jit_options=INLINED)
+def _round_to_int(x):
+    return lambda x: rounding_of(x)[0]
 
 
 @vmath
