@@ -73,6 +73,12 @@ def _output(name: str, target, out: Any, shape: tuple, dtype: np.dtype, arg: str
         raise ValueError(f"numact.{name}: {arg} has dtype {out.dtype}, expected {dtype}")
     if not target.is_writeable(out):
         raise ValueError(f"numact.{name}: {arg} is read-only")
+    for axis, (n, stride) in enumerate(zip(out.shape, out.strides)):
+        if n > 1 and stride == 0 and out.size:
+            raise ValueError(
+                f"numact.{name}: {arg} has a stride of 0 along axis {axis}: its elements overlap, "
+                "and several results would be written to one"
+            )
     return out
 
 

@@ -1,13 +1,17 @@
-"""Bit-level helpers for the CPU math core: LLVM instructions numba has no Python spelling for.
+"""Bit-level helpers for the math core: LLVM instructions numba has no Python spelling for.
 
 Each works on float32 (with int32 bits) and float64 (with int64 bits), and compiles to a few
-integer instructions that LLVM's loop vectoriser turns into SIMD code.
+integer instructions that LLVM's loop vectoriser turns into SIMD code. The math core runs on
+the CPU and in CUDA kernels alike: where an instruction is chosen for the host CPU (AVX-512's
+vscalef, libm), the choice is made by the target context being compiled for (``on_cpu``),
+never by the host that happens to compile, and every target gets the same bits.
 """
 
 import llvmlite.binding
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils, config
+from numba.core.cpu import CPUContext
 from numba.extending import intrinsic
 
 # (integer type, mantissa bits, exponent bias) of each float type
@@ -35,9 +39,21 @@ def exp2i(typingctx, k):
 # AVX-512's vscalefps/pd computes x·2^n, rounded once, in one instruction: LLVM emits it for
 # llvm.ldexp when numba compiles for this host (NUMBA_CPU_NAME and NUMBA_CPU_FEATURES unset) and
 # the host has AVX-512. Elsewhere LLVM would call libm's ldexp per element, so ldexp below
-# multiplies instead.
+# multiplies instead. A choice for the host CPU: it applies to CPU code only (``_scalef``).
 _SCALEF = (config.CPU_NAME is None and config.CPU_FEATURES is None
            and bool(llvmlite.binding.get_host_cpu_features().get("avx512f")))
+
+
+def on_cpu(context) -> bool:
+    """Whether ``context``, the target context an intrinsic is lowered in, compiles for the
+    host CPU. An instruction chosen for the host (vscalef, libm's functions) must not reach
+    code for another target: a CUDA kernel's IR goes to NVVM, which lowers only the LLVM
+    intrinsics of its IR spec (CUDA 12.0's NVVM does not lower ``llvm.ldexp``)."""
+    return isinstance(context, CPUContext)
+
+
+def _scalef(context) -> bool:
+    return _SCALEF and on_cpu(context)
 
 
 def ldexp_codegen(context, builder, signature, args):
@@ -63,7 +79,7 @@ def ldexp(typingctx, x, n):
     def codegen(context, builder, signature, args):
         value, exponent = args
         float_type = context.get_value_type(x)
-        if _SCALEF:
+        if _scalef(context):
             return ldexp_codegen(context, builder, signature, args)
         int_type = context.get_value_type(bits)
         k = builder.fptosi(exponent, int_type)
@@ -90,7 +106,7 @@ def ldexp_rounded(typingctx, x, n, rounding, shift):
 
     def codegen(context, builder, signature, args):
         value, exponent, rounding, shift = args
-        if _SCALEF:
+        if _scalef(context):
             return ldexp_codegen(context, builder, signature, [value, builder.fadd(exponent, shift)])
         int_type = context.get_value_type(bits)
         low = builder.shl(builder.bitcast(rounding, int_type), int_type(mantissa))
@@ -147,6 +163,10 @@ def maximum(typingctx, a, b):
         return None
 
     def codegen(context, builder, signature, args):
+        if not on_cpu(context):  # NVVM's IR spec has no llvm.maximum: a compare and a select
+            x, y = args
+            keep = builder.or_(builder.fcmp_ordered(">", x, y), builder.fcmp_unordered("uno", x, x))
+            return builder.select(keep, x, y)
         value_type = context.get_value_type(a)
         suffix = "f32" if a == types.float32 else "f64"
         fn = cgutils.get_or_insert_function(
@@ -331,12 +351,17 @@ def _rare(libm: str):
             return None
 
         def codegen(context, builder, signature, args):
+            if not on_cpu(context):  # CUDA: libdevice's function, one thread an element
+                double = ir.DoubleType()
+                device = cgutils.get_or_insert_function(builder.module, ir.FunctionType(double, [double]), f"__nv_{libm}")
+                return builder.call(device, args)
             return builder.call(_define_rare(builder.module, libm), args)
 
         return types.float64(types.float64), codegen
 
     typer.__name__ = typer.__qualname__ = f"{libm}_rare"
-    typer.__doc__ = f"""libm's {libm}(x) in float64, for the rare elements of a loop that need it."""
+    typer.__doc__ = f"""libm's {libm}(x) in float64, for the rare elements of a loop that need it
+    (libdevice's __nv_{libm} on CUDA)."""
     return intrinsic(typer)
 
 

@@ -6,16 +6,19 @@ never pays for ``numba.cuda``. Under Numba's simulator (``NUMBA_ENABLE_CUDASIM=1
 use small grids, since the simulator runs one Python thread per GPU thread.
 """
 
+import contextlib
+import contextvars
 from functools import cache
 
 import numpy as np
-from numba import config, cuda, float64
+from numba import config, cuda, float64, types
 
-from . import _primitives
+from . import _jit, _primitives
 from ._cache import keyed
 from ._primitives import at, store_loss_element
 
 _primitives.register_cuda()
+_jit.register_cuda()
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 THREADS = 32 if SIMULATOR else 256  # a power of two: the block reduction halves it
@@ -39,10 +42,71 @@ else:
         return a[o, :, i]
 
 
+# What NVVM is told for numact's kernels, so that they round as the CPU does: IEEE division and
+# square root and no flush of subnormals to zero (NVVM's defaults, said), and no contraction of a
+# multiply and an add into an FMA (NVVM's default contracts wherever it sees fit, and rounds
+# otherwise than the CPU's code; the math core fuses where it says so, with ``_bits.fma``).
+NVVM_OPTIONS = {"fma": False, "prec_div": True, "prec_sqrt": True, "ftz": False}
+_numact_compiling = contextvars.ContextVar("numact_compiling", default=False)
+
+
+def _pass_nvvm_options() -> None:
+    """numba-cuda has no per-kernel option for NVVM's contraction: its call of NVVM is wrapped
+    so that NVVM_OPTIONS join the options while numact compiles (``nvvm_options``), and only
+    then; other kernels in the process compile as numba-cuda compiles them."""
+    from numba.cuda.cudadrv import nvvm
+
+    compile_ir = nvvm.compile_ir
+    if getattr(compile_ir, "numact", False):
+        return
+
+    def compile_with_numact_options(llvmir, **options):
+        if _numact_compiling.get():
+            options = {**options, **NVVM_OPTIONS}
+        return compile_ir(llvmir, **options)
+
+    compile_with_numact_options.numact = True
+    nvvm.compile_ir = compile_with_numact_options
+
+
+if not SIMULATOR:
+    _pass_nvvm_options()
+
+
+@contextlib.contextmanager
+def nvvm_options():
+    """Within: NVVM compiles with NVVM_OPTIONS (numact's kernels, and the tests' builds of them)."""
+    token = _numact_compiling.set(True)
+    try:
+        yield
+    finally:
+        _numact_compiling.reset(token)
+
+
 def _kernel(fn):
     """``cuda.jit`` for a launcher's kernel: cached on disk (per compute capability), safely
-    for several processes (numact._cache)."""
-    return keyed(cuda.jit(cache=True)(fn))
+    for several processes (numact._cache), compiled with NVVM_OPTIONS."""
+    dispatcher = keyed(cuda.jit(cache=True)(fn))
+    if not SIMULATOR:
+        compile = dispatcher.compile
+
+        def compile_with_numact_options(sig):
+            with nvvm_options():
+                return compile(sig)
+
+        dispatcher.compile = compile_with_numact_options
+    return dispatcher
+
+
+def build(kernel, argtypes: tuple, ccs: tuple) -> tuple[str, dict]:
+    """(the LLVM IR handed to NVVM, {cc: PTX}) of ``kernel`` (a launcher's, or any ``cuda.jit``
+    kernel) for ``argtypes`` and each compute capability of ``ccs``, built as numact builds
+    it; no GPU needed."""
+    from numba.cuda.compiler import compile_cuda
+
+    with nvvm_options():
+        result = compile_cuda(kernel.py_func, types.void, argtypes, cc=max(ccs), nvvm_options={"opt": 3})
+        return result.library.get_llvm_str(), {cc: result.library.get_asm_str(cc=cc) for cc in ccs}
 
 
 def is_device_array(obj) -> bool:

@@ -2,9 +2,11 @@
 
 import hashlib
 import importlib
+import inspect
 import pathlib
 
 import numba
+import numba.extending
 
 
 def _source_stamp() -> str:
@@ -27,6 +29,10 @@ def _load(module: str, qualname: str, stamp: str):
 # vectorises the loop. Nothing else is relaxed, so NaN and inf keep their IEEE meaning.
 REASSOCIATE = {"reassoc"}
 
+# (function, typer) of the functions whose fastmath flags apply on the CPU only: their CUDA
+# build takes none (``register_cuda``).
+_CPU_FLAGS: list = []
+
 
 def jit(fn=None, *, fastmath=()):
     """``@numba.njit`` for a scalar or row function of numact's math.
@@ -35,7 +41,7 @@ def jit(fn=None, *, fastmath=()):
     always inlined into its caller (LLVM's alwaysinline), so that a kernel's loop sees the
     whole computation and can vectorise it. ``fastmath`` takes numba's flags, for the helpers
     whose sums may be reassociated (``REASSOCIATE``); the flags stay on those helpers' own
-    instructions when they are inlined.
+    instructions when they are inlined, and apply to the CPU only (see ``_with_cpu_flags``).
 
     Launchers are closures over these functions, and numba keys a cached closure by pickling
     what it closes over. A numba dispatcher pickles with a random per-process uuid and its
@@ -46,7 +52,32 @@ def jit(fn=None, *, fastmath=()):
     """
     if fn is None:
         return lambda fn: jit(fn, fastmath=fastmath)
-    dispatcher = numba.njit(error_model="numpy", forceinline=True, fastmath=set(fastmath))(fn)
+    if fastmath:
+        return _with_cpu_flags(fn, set(fastmath))
+    dispatcher = numba.njit(error_model="numpy", forceinline=True)(fn)
     reference = (_load, (fn.__module__, fn.__qualname__, SOURCE_STAMP))
     dispatcher.__reduce_ex__ = lambda protocol: reference
     return dispatcher
+
+
+def _with_cpu_flags(fn, fastmath: set):
+    """``fn`` as a name that compiled code calls, built with ``fastmath`` on the CPU and with
+    no flag in CUDA kernels. numba-cuda builds a CPU dispatcher for the GPU with the
+    dispatcher's own options, and there any fastmath flag turns a float32 division into an
+    approximation and lets NVVM assume no NaN and no inf; a CUDA build gains nothing from
+    reassociating a thread's sum anyway. (``fn`` called from Python runs as Python.)"""
+    namespace = {"fn": fn}
+    exec(f"def typer({', '.join(inspect.signature(fn).parameters)}):\n    return fn\n", namespace)  # noqa: S102
+    typer = namespace["typer"]
+    numba.extending.overload(fn, jit_options={"error_model": "numpy", "forceinline": True,
+                                              "fastmath": fastmath})(typer)
+    _CPU_FLAGS.append((fn, typer))
+    return fn
+
+
+def register_cuda() -> None:
+    """The CUDA builds of the functions ``_with_cpu_flags`` made: no fastmath flag."""
+    from numba.cuda.extending import overload
+
+    for fn, typer in _CPU_FLAGS:
+        overload(fn, target="cuda")(typer)

@@ -1,9 +1,10 @@
 """The numeric primitives that numact's operators are written with.
 
-One name per primitive, the same on every target, one implementation per target: on the CPU
-the transcendental functions are numact's vectorisable math core (``_vmath``, chosen by float
-type), on CUDA libdevice's (the ``math`` functions numba-cuda lowers to). sqrt is the
-hardware's on both.
+One name per primitive, one implementation, compiled for both targets: the transcendental
+functions are numact's own math core (``_vmath``, chosen by float type) on the CPU and in CUDA
+kernels alike, so that the GPU gives the CPU's bits. Where an instruction must differ per
+target (AVX-512's vscalef, libm for the rare huge sine argument), ``_bits`` chooses it by the
+target being compiled for. sqrt is the hardware's, correctly rounded, on both.
 """
 
 import math
@@ -14,7 +15,7 @@ from numba.core import types
 
 from . import _bits, _vmath
 
-# name: (float32 version, float64 version) on the CPU; CUDA takes math.<name>.
+# name: (float32 version, float64 version), on both targets.
 _TRANSCENDENTALS = {
     "exp": (_vmath.exp32, _vmath.exp64),
     "expm1": (_vmath.expm1_32, _vmath.expm1_64),
@@ -30,8 +31,7 @@ _TRANSCENDENTALS = {
     "sigmoid_slope": (_vmath.sigmoid_slope32, _vmath.sigmoid_slope64),
 }
 
-# The functions math lacks, as CUDA (libdevice's erfc and exp) and the simulator compute them:
-# numba-cuda compiles them as the primitives' CUDA implementations, the simulator runs them.
+# The functions math lacks, in plain Python for the stubs below (the simulator's own code).
 def _normal_cdf(x):
     return like(x, 0.5) * math.erfc(-x * like(x, _vmath.SQRT_HALF))
 
@@ -63,7 +63,7 @@ def _stub(name):
     return primitive
 
 
-def _cpu_typer(name):
+def _typer(name):
     single, double = _TRANSCENDENTALS[name]
     libm = getattr(math, name, None)
 
@@ -77,13 +77,6 @@ def _cpu_typer(name):
     return typer
 
 
-def _cuda_typer(name):
-    if name in _LIBM:
-        return lambda x: _LIBM[name]
-    libm = getattr(math, name)
-    return lambda x: lambda x: libm(x)
-
-
 _STUBS = {name: _stub(name) for name in _TRANSCENDENTALS}
 exp, expm1, log, log1p, tanh, erf, erfc, sin, cos, normal_cdf, normal_pdf, sigmoid_slope = _STUBS.values()
 
@@ -93,19 +86,15 @@ def maximum(a, b):
     return a if (a > b or a != a) else b  # plain Python: only the CUDA simulator runs this
 
 
-def _maximum_cpu(a, b):
+def _maximum(a, b):
     if a == b and isinstance(a, types.Float):
         return lambda a, b: _bits.maximum(a, b)
     return None
 
 
-def _maximum_cuda(a, b):
-    return lambda a, b: a if (a > b or a != a) else b
-
-
-numba.extending.overload(maximum, jit_options=_vmath.INLINED)(_maximum_cpu)
+numba.extending.overload(maximum, jit_options=_vmath.INLINED)(_maximum)
 for _name, _primitive in _STUBS.items():
-    numba.extending.overload(_primitive, jit_options=_vmath.INLINED)(_cpu_typer(_name))
+    numba.extending.overload(_primitive, jit_options=_vmath.INLINED)(_typer(_name))
 
 
 def gate(keep, g):
@@ -130,15 +119,16 @@ numba.extending.overload(gate, jit_options=_vmath.INLINED)(_gate_cpu)
 def row_max(x, sign):
     """max over a row (at least one element) of sign·x; NaN if the row holds a NaN, as in
     PyTorch."""
-    m = sign * x[0]  # plain Python, and CUDA's code: a thread a row
+    m = sign * x[0]  # plain Python: only the CUDA simulator runs this
     for i in range(1, x.shape[0]):
         m = maximum(m, sign * x[i])
     return m
 
 
-def _row_max_cpu(x, sign):
+def _row_max(x, sign):
     # An integer max over keys ordered as the floats are, beside one over the magnitudes' bits
-    # that finds a NaN: both SIMD, several registers at once (2.5× a float max that keeps NaN).
+    # that finds a NaN: both SIMD on the CPU, several registers at once (2.5× a float max that
+    # keeps NaN); the same integer steps in a CUDA thread, so both give the same bits.
     def impl(x, sign):
         first = sign * x[0]
         key, size = _bits.ordered(first), _bits.magnitude(first)
@@ -182,7 +172,7 @@ def _like_typer(x, value):
 
 
 numba.extending.overload(like)(_like_typer)
-numba.extending.overload(row_max, jit_options=_vmath.INLINED)(_row_max_cpu)
+numba.extending.overload(row_max, jit_options=_vmath.INLINED)(_row_max)
 numba.extending.overload(spare, jit_options=_vmath.INLINED)(_spare_cpu)
 
 
@@ -224,16 +214,16 @@ numba.extending.overload(store_loss_element, jit_options={"forceinline": True})(
 
 
 def register_cuda() -> None:
-    """Make the primitives callable in ``@cuda.jit`` kernels; called when numba.cuda loads."""
+    """Make the primitives callable in ``@cuda.jit`` kernels, with the CPU's implementations
+    (what differs per target is chosen inside ``_bits``); called when numba.cuda loads."""
     from numba.cuda.extending import overload
 
     overload(like, target="cuda")(_like_typer)
     overload(at, target="cuda")(_at_typer)
     overload(store_loss_element, target="cuda")(_store_typer)
     for name, primitive in _STUBS.items():
-        overload(primitive, target="cuda")(_cuda_typer(name))
-    overload(maximum, target="cuda")(_maximum_cuda)
+        overload(primitive, target="cuda")(_typer(name))
+    overload(maximum, target="cuda")(_maximum)
     overload(gate, target="cuda")(_gate_cuda)
-    overload(row_max, target="cuda")(lambda x, sign: row_max)
+    overload(row_max, target="cuda")(_row_max)
     overload(spare, target="cuda")(lambda row, other: spare)
-

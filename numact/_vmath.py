@@ -30,7 +30,10 @@ from ._coefficients import (ERFC_CHEBYSHEV_32, ERFC_CHEBYSHEV_64, ERFC_LIMIT_32,
 
 # LLVM's alwaysinline: every function here ends up inside the caller's loop, where the
 # vectoriser needs it (numba's own inline="always" inlines its IR instead, at great compile cost).
-INLINED = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
+# No fastmath flag, contraction included: a multiply and an add fuse only where ``fma`` says so,
+# so every target computes the same roundings (LLVM for x86 and NVVM would fuse different pairs;
+# numba-cuda would also take any fastmath flag as leave to divide approximately).
+INLINED = {"forceinline": True, "error_model": "numpy"}
 vmath = njit(**INLINED)
 
 LOG2E = 1.4426950408889634
@@ -134,21 +137,21 @@ def like(x, value):
 
 
 def horner(x, c):
-    """c[0]·x^(n−1) + ... + c[n−1], in x's type."""
+    """c[0]·x^(n−1) + ... + c[n−1], in x's type, each step p·x + c fused (one rounding)."""
 
 
 def _unrolled(name, lines):
     """A function of (x, c) from straight-line code: a loop over the coefficients inside the
     element loop would keep LLVM from vectorising the element loop."""
     source = f"def {name}(x, c):\n" + "".join(f"    {line}\n" for line in lines)
-    namespace = {"like": like}
+    namespace = {"like": like, "fma": fma}
     exec(source, namespace)  # noqa: S102 - generated from the templates in the callers
     return namespace[name]
 
 
 @overload(horner, jit_options=INLINED)
 def _horner(x, c):
-    steps = [f"p = p * x + like(x, c[{k}])" for k in range(1, len(c))]
+    steps = [f"p = fma(p, x, like(x, c[{k}]))" for k in range(1, len(c))]  # a step rounds once
     return _unrolled("horner", ["p = like(x, c[0])", *steps, "return p"])
 
 
@@ -406,7 +409,7 @@ def sin_cos_quadrant(x, sin_c, cos_c, shift):
     sin_r = r + r * r2 * horner(r2, sin_c)
     cos_r = 1.0 - 0.5 * r2 + r2 * r2 * horner(r2, cos_c)
     k = q + shift
-    k = k - 4.0 * np.floor(k * 0.25)  # the quadrant, 0 to 3
+    k = k - 4.0 * round_to_int((k - 1.5) * 0.25)  # k mod 4: (k − 1.5)/4 is never a tie, so it rounds to ⌊k/4⌋
     y = cos_r if (k == 1.0 or k == 3.0) else sin_r
     y = -y if k >= 2.0 else y
     y = x if (x == 0 and shift == 0.0) else y  # sin(±0) = ±0

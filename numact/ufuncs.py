@@ -200,9 +200,10 @@ class _Spec:
         return dufunc.ufunc
 
     def cuda(self):
-        from . import _cuda  # noqa: F401 - registers the primitives' CUDA versions (libdevice)
+        from . import _cuda  # registers the primitives' CUDA versions
 
-        return numba.vectorize(self.signatures, target="cuda")(self.function())
+        with _cuda.nvvm_options():  # compiled here (its signatures are given), as numact's kernels
+            return numba.vectorize(self.signatures, target="cuda")(self.function())
 
 
 

@@ -1,5 +1,6 @@
-"""Tests marked cpu_only run in the CPU process, cuda_only under the CUDA simulator only; the
-others run in both (see support.TARGET)."""
+"""Tests marked cpu_only run in the CPU process, cuda_only where CUDA is the target (under the
+simulator in make test, on a real GPU in make test-gpu); the others run in both (see
+support.TARGET)."""
 
 import sys
 import threading
@@ -8,7 +9,7 @@ import traceback
 import numpy as np
 from hypothesis import HealthCheck, Phase, settings
 
-from support import TARGET
+from support import SIMULATOR, TARGET
 
 # Property-based tests (tests/test_properties.py): "ci" for make test, the same examples every
 # run; "fuzz" for make fuzz, new random examples, many more. The simulator runs Python per GPU
@@ -47,7 +48,7 @@ def _serialise_simulated_shared_arrays():
     kernelapi.FakeCUDAShared.array = array
 
 
-if TARGET == "cuda":
+if SIMULATOR:
     # The simulator runs a block as Python threads and polls them at every syncthreads; with
     # Python's default 5 ms thread switch interval each barrier waits for a switch. A 50 µs
     # interval makes the block reductions of the losses about 10× faster to simulate.
@@ -57,7 +58,7 @@ if TARGET == "cuda":
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "cpu_only: runs in the CPU process only")
-    config.addinivalue_line("markers", "cuda_only: runs under the CUDA simulator only")
+    config.addinivalue_line("markers", "cuda_only: runs where CUDA is the target (simulator or GPU)")
 
 
 def pytest_collection_modifyitems(config, items):

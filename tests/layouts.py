@@ -1,14 +1,14 @@
 """Every layout NumPy can give an array, for the property-based tests: the same values laid out
 as C or Fortran order, with negative strides, with steps, broadcast with stride 0, with odd
-strides on size-1 axes, or at a misaligned address. On the CUDA simulator, the layouts a
-device array can take (C order, steps, a transpose)."""
+strides on size-1 axes, or at a misaligned address. On CUDA (the simulator or a GPU), the
+layouts a device array can take (C order, steps, a transpose, negative strides)."""
 
 import numpy as np
 
-from support import TARGET
+from support import TARGET, device_view, transposed
 
 HOST_LAYOUTS = ("C", "F", "reversed", "stepped", "broadcast", "odd size-1 strides", "misaligned")
-DEVICE_LAYOUTS = ("C", "stepped", "transposed")
+DEVICE_LAYOUTS = ("C", "stepped", "transposed", "reversed")
 LAYOUTS = HOST_LAYOUTS if TARGET == "cpu" else DEVICE_LAYOUTS
 
 
@@ -51,12 +51,18 @@ def lay_out(values: np.ndarray, layout: str, shape: tuple) -> np.ndarray:
 
 
 def _on_device(a: np.ndarray, layout: str):
+    """``a`` on the device in ``layout``, built as views (support.device_view), not by numba's
+    slicing or ``.T``."""
     from numba import cuda
 
     if layout == "stepped" and a.ndim:
         big = np.zeros(tuple(2 * n for n in a.shape), a.dtype)
         big[tuple(slice(None, None, 2) for _ in a.shape)] = a
-        return cuda.to_device(big)[tuple(slice(None, None, 2) for _ in a.shape)]
+        on_device = cuda.to_device(big)
+        return device_view(on_device, a.shape, tuple(2 * s for s in on_device.strides))
     if layout == "transposed" and a.ndim == 2:
-        return cuda.to_device(np.ascontiguousarray(a.T)).T
+        return transposed(cuda.to_device(np.ascontiguousarray(a.T)))
+    if layout == "reversed" and a.ndim and a.size:  # every stride negative: the first element last in memory
+        on_device = cuda.to_device(np.ascontiguousarray(np.flip(a)))
+        return device_view(on_device, a.shape, tuple(-s for s in on_device.strides), (a.size - 1) * a.itemsize)
     return cuda.to_device(np.array(a, order="C"))

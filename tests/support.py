@@ -9,8 +9,11 @@ import torch.nn.functional as F
 import numact
 from numact.operators import ACTIVATIONS
 
-SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-TARGET = "cuda" if SIMULATOR else "cpu"
+SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"  # make test: CUDA under Numba's simulator
+GPU = os.environ.get("NUMACT_TEST_GPU") == "1"  # make test-gpu: CUDA on a real GPU
+if SIMULATOR and GPU:
+    raise RuntimeError("NUMBA_ENABLE_CUDASIM=1 and NUMACT_TEST_GPU=1: choose the simulator or the GPU")
+TARGET = "cuda" if SIMULATOR or GPU else "cpu"
 
 # float32: within 1e-5 relative or 1e-6 absolute of the float64 truth; float64: within 1e-10.
 TOLERANCE = {np.float32: (1e-5, 1e-6), np.float64: (1e-10, 1e-14)}
@@ -40,6 +43,31 @@ def to_target(a):
 
 def to_host(a):
     return a if isinstance(a, np.ndarray) else a.copy_to_host()
+
+
+def device_view(base, shape: tuple, strides: tuple, offset: int = 0):
+    """A view of the device array ``base``: ``shape`` and ``strides`` (bytes, any sign) from the
+    element ``offset`` bytes into it, sharing its memory, under the simulator and on a GPU.
+    numba's own slicing and ``.T`` cannot stand in: ``DeviceNDArray.T`` is a copy (a transpose
+    kernel), and any slice of an empty device array asks for a non-empty view of its NULL
+    buffer ("non-empty slice into empty slice")."""
+    from numba import cuda
+
+    if not int(np.prod(shape)):
+        return cuda.device_array(shape, base.dtype)
+    if SIMULATOR:
+        flat = base._ary.reshape(-1)[offset // base.dtype.itemsize:]
+        return cuda.cudadrv.devicearray.FakeCUDAArray(np.lib.stride_tricks.as_strided(flat, shape, strides))
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray
+
+    return DeviceNDArray(shape, strides, base.dtype, gpu_data=base.gpu_data.view(offset))
+
+
+def transposed(a):
+    """``a.T`` as a view on the target (see device_view)."""
+    if isinstance(a, np.ndarray):
+        return a.T
+    return device_view(a, tuple(a.shape)[::-1], tuple(a.strides)[::-1])
 
 
 def forward(op, x, params):

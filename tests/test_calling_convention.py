@@ -14,8 +14,8 @@ import torch
 import numact
 from numact.operators import param_cases
 from support import (
-    ROWWISE, TARGET, UNARY, assert_close, backward, forward, op_params, reference, to_host,
-    to_target,
+    ROWWISE, TARGET, UNARY, assert_close, backward, device_view, forward, op_params, reference,
+    to_host, to_target, transposed,
 )
 
 OPS = [pytest.param(op, id=op.name) for op in UNARY]
@@ -32,7 +32,7 @@ def random(shape, dtype=np.float64, seed=0):
 # --- shapes and strides ---------------------------------------------------------------------
 
 VIEWS = {
-    "transposed": lambda a: a.T,  # Fortran order
+    "transposed": transposed,  # Fortran order (a view on the device too: numba's .T copies)
     "negative-strides": lambda a: a[::-1, ::-2],
     "column": lambda a: a[:, 7],
 }
@@ -58,6 +58,28 @@ def test_out_may_be_any_view(view):
     out = to_target(np.zeros(VIEW_SHAPE))
     numact.tanh(VIEWS[view](to_target(x)), out=VIEWS[view](out))
     np.testing.assert_array_equal(VIEWS[view](to_host(out)), numact.tanh(np.ascontiguousarray(VIEWS[view](x))))
+
+
+@pytest.mark.parametrize("shape", [(0,), (3, 0), (0, 4)], ids=str)
+def test_out_may_be_an_empty_view(shape):
+    base = to_target(np.zeros((6, 8)))
+    strides = (base.strides[0], -base.strides[1]) if len(shape) == 2 else (-base.strides[1],)
+    out = device_view(base, shape, strides, 7 * base.itemsize) if TARGET == "cuda" else \
+        np.lib.stride_tricks.as_strided(base[:, 7:], shape, strides)
+    x = to_target(np.zeros(shape))
+    assert numact.tanh(x, out=out) is out and numact.tanh_backward(x, x, out=out) is out
+    assert to_host(out).shape == shape
+
+
+def test_an_out_whose_elements_overlap_is_refused_before_anything_is_written():
+    """A stride of 0 along an axis of more than one element: several results would land on
+    one element (torch refuses such an out too)."""
+    base = to_target(np.full((5,), 7.0))
+    out = device_view(base, (4, 5), (0, base.itemsize)) if TARGET == "cuda" else \
+        np.lib.stride_tricks.as_strided(base, (4, 5), (0, base.itemsize))
+    with pytest.raises(ValueError, match=r"numact\.tanh: out has a stride of 0 along axis 0"):
+        numact.tanh(to_target(np.zeros((4, 5))), out=out)
+    assert (to_host(base) == 7.0).all()
 
 
 @pytest.mark.parametrize("shape", [(), (0,), (1,), (3, 0), (1023,)], ids=str)
