@@ -1,6 +1,7 @@
 # Two set-up commands on a fresh machine with Python 3.11+ and make:
 #   make bench   the benchmark report, numact bench (creates .venv and installs what it needs)
 #   make test    the test suite, CPU and CUDA simulator
+# On a machine with an NVIDIA GPU: make test-gpu (the suite against the GPU; numact doctor first).
 # More: make asv (a quick asv pass, published as HTML), make bench-pytest (micro-benchmarks),
 # make bench-torch (a training step with numact.torch), make bench-dask (numact on a dask.distributed
 # cluster over 32 GB of logits, more than this machine's memory), make ulp (the accuracy table of the CPU math core, docs/ulp.md).
@@ -9,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-cpu test-cpu-other test-cuda fuzz bench bench-torch bench-dask asv asv-history bench-pytest ulp clean
+.PHONY: test test-cpu test-cpu-other test-cuda test-gpu fuzz bench bench-torch bench-dask asv asv-history bench-pytest ulp clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +51,16 @@ test-cpu-other: $(STAMP)
 # before numba.cuda is imported.
 test-cuda: $(STAMP)
 	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -q
+
+# The whole suite with a real NVIDIA GPU as the CUDA target (no simulator), on a machine that has
+# one: the same tests and promises as the simulator's run, against what NVVM, ptxas and the
+# hardware do. GPU_WORKERS processes share the GPU. Where no registry is at hand (the device
+# machines here): make test-gpu GPU_SETUP= BIN=<a python's bin folder with numact's needs>.
+GPU_WORKERS ?= 8
+GPU_SETUP ?= $(STAMP)
+test-gpu: $(GPU_SETUP)
+	$(BIN)/python -m numact doctor
+	NUMACT_TEST_GPU=1 $(BIN)/python -m pytest -q -n $(GPU_WORKERS) -p no:cacheprovider $(ARGS)
 
 # Property-based tests with many more examples than make test's (new ones each run), on the CPU
 # and under the simulator. FUZZ_ARGS for more, e.g. FUZZ_ARGS=--hypothesis-seed=1.

@@ -1,4 +1,4 @@
-"""``python -m numact bench ...``: the same as the ``numact`` console script."""
+"""``python -m numact bench ...`` and ``python -m numact doctor``: the same as the ``numact`` console script."""
 
 from numact.bench.cli import main
 

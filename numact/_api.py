@@ -44,7 +44,7 @@ def _target(name: str, arrays: dict[str, Any]):
         if obj is not None and arg not in on_gpu and np.ndim(obj) > 0
     ]
     if on_host:
-        raise TypeError(
+        raise ValueError(
             f"numact.{name}: {', '.join(on_gpu)} on the GPU but {', '.join(on_host)} in host "
             "memory; pass them on one device"
         )

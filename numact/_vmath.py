@@ -190,7 +190,7 @@ def reduce_ln2(x, tail, tail_lo, ln2):
     exact, so x − n·ln2[0] loses nothing; the tails join after that, so they are not rounded
     against a large x."""
     n, rounding = rounding_of((x + tail) * like(x, LOG2E))
-    r = (((x - n * like(x, ln2[0])) + tail) + tail_lo) - n * like(x, ln2[1])
+    r = fma(-n, like(x, ln2[1]), (fma(-n, like(x, ln2[0]), x) + tail) + tail_lo)  # n·ln2[0] exact
     return n, r, rounding
 
 
@@ -199,7 +199,7 @@ def exp_tail(x, tail, tail_lo, coefficients, ln2):
     """e^(x + tail + tail_lo), x within the finite range of exp, tail_lo ≪ tail (−0 for none:
     x + (−0) is x for every x, so adding it compiles to nothing; +0 would not)."""
     n, r, _ = reduce_ln2(x, tail, tail_lo, ln2)
-    p = like(x, 1) + (r + r * r * horner(r, coefficients))  # the 1 added last: one rounding
+    p = like(x, 1) + fma(r * r, horner(r, coefficients), r)  # the 1 added last: one rounding
     return ldexp(p, n)  # rounded once, also where e^x is subnormal
 
 
@@ -217,9 +217,9 @@ def expm1_(x, coefficients, ln2, low, high):
     exactly p for n = 0 (no cancellation near 0), and finite up to the overflow threshold."""
     xc = clamp(x, like(x, low), like(x, high))
     n, r, _ = reduce_ln2(xc, like(x, -0.0), like(x, -0.0), ln2)
-    p = r + r * r * horner(r, coefficients)
+    p = fma(r * r, horner(r, coefficients), r)
     half = exp2i(n - like(x, 1))
-    y = (p * half + (half - like(x, 0.5))) * like(x, 2)
+    y = fma(p, half, half - like(x, 0.5)) * like(x, 2)
     return y if (x == x and abs(x) >= like(x, 1e-18)) else x  # NaN, ±0 and e^x − 1 = x
 
 
@@ -237,7 +237,7 @@ def log_(x, coefficients, ln2, subnormal):
     z = s * s
     half_f2 = like(x, 0.5) * f * f
     r = z * horner(z, coefficients)
-    y = e * like(x, ln2[0]) + (f - (half_f2 - (s * (half_f2 + r) + e * like(x, ln2[1]))))
+    y = fma(e, like(x, ln2[0]), f - (half_f2 - fma(s, half_f2 + r, e * like(x, ln2[1]))))  # e·ln2[0] exact
     y = y if x < like(x, INF) else x + x  # inf → inf, NaN → NaN
     return y if x > 0 else (like(x, -INF) if x == 0 else like(x, NAN))
 
@@ -260,7 +260,7 @@ def tanh_(x, polynomial, coefficients, ln2, clamp_at):
     a = abs(x)
     u = x * x
     scale = like(x, 2.0 / (TANH_SPLIT * TANH_SPLIT))
-    small = x + x * (u * horner(u * scale - like(x, 1), polynomial))
+    small = fma(x, u * horner(fma(u, scale, like(x, -1)), polynomial), x)
     a = a if a < like(x, clamp_at) else like(x, clamp_at)
     t = expm1_(a + a, coefficients, ln2, like(x, -1), like(x, 2 * clamp_at + 1))
     large = math.copysign(t / (t + like(x, 2)), x)
@@ -301,7 +301,7 @@ def erfc_large(z, linear, rest, t_range, split, limit, split_bits, exp_c, ln2):
     h_lo = h_lo + (fma(b_hi, t, -p) + (a_lo + (b_hi * (t * delta) + b_lo * t))) + horner(y, rest)
     s = clear_low_bits(zc, split_bits)
     n, r, _ = reduce_ln2(-(s * s), h_hi, ((s - zc) * (s + zc) + h_lo) + delta, ln2)
-    q = r + r * r * horner(r, exp_c)  # e^r − 1
+    q = fma(r * r, horner(r, exp_c), r)  # e^r − 1
     value = ldexp(fma(t, q, t), n)  # t·e^r rounded once, then scaled
     return value if z < like(z, limit) else like(z, 0)
 
@@ -338,7 +338,7 @@ def mills_chebyshev(u, polynomial, shape):
     """M(u) = t·G(t), t = 1/(1 + k·u), G a Chebyshev fit on all of t's range (float64)."""
     k, scale, offset = shape
     t = like(u, 1) / fma(like(u, k), u, like(u, 1))
-    return t * horner(t * like(u, scale) - like(u, offset), polynomial)
+    return t * horner(fma(t, like(u, scale), like(u, -offset)), polynomial)
 
 
 @vmath
@@ -392,7 +392,7 @@ def sigmoid_slope_(z, limit, q, ln2, shift):
     a = abs(z)
     a = like(z, limit) if a > like(z, limit) else a  # NaN stays NaN, and carries through
     scaled = exp_scaled(-a, like(z, -0.0), q, ln2, shift)
-    one = like(z, 1) + scaled * like(z, 2.0**-shift)
+    one = fma(scaled, like(z, 2.0**-shift), like(z, 1))  # the product is exact
     return scaled * like(z, 2.0**-shift) / (one * one)
 
 
@@ -404,10 +404,10 @@ def sin_cos_quadrant(x, sin_c, cos_c, shift):
     (glibc's: Payne–Hanek reduction, under 1 ulp), called only for the lanes that need it
     (``_bits.sin_rare``), so the common range stays SIMD code."""
     q = round_to_int(x * TWO_OVER_PI)
-    r = (x - q * PIO2_PIECES[0]) - (q * PIO2_PIECES[1] + q * PIO2_PIECES[2])  # one rounding
+    r = fma(-q, PIO2_PIECES[0], x) - fma(q, PIO2_PIECES[1], q * PIO2_PIECES[2])  # one rounding
     r2 = r * r
-    sin_r = r + r * r2 * horner(r2, sin_c)
-    cos_r = 1.0 - 0.5 * r2 + r2 * r2 * horner(r2, cos_c)
+    sin_r = fma(r * r2, horner(r2, sin_c), r)
+    cos_r = fma(r2 * r2, horner(r2, cos_c), fma(-0.5, r2, 1.0))
     k = q + shift
     k = k - 4.0 * round_to_int((k - 1.5) * 0.25)  # k mod 4: (k − 1.5)/4 is never a tie, so it rounds to ⌊k/4⌋
     y = cos_r if (k == 1.0 or k == 3.0) else sin_r

@@ -157,8 +157,9 @@ def selu_backward(g, x):
 @jit
 def gelu_erf(x):
     """y = x·Φ(x), Φ the standard normal CDF, with its relative precision for x ≪ 0 (where
-    1 + erf(x/√2) cancels)."""
-    return x * normal_cdf(x)
+    1 + erf(x/√2) cancels). NaN gives x's own NaN (the product's sign bit would depend on which
+    operand an instruction chose to pass on)."""
+    return x * normal_cdf(x) if x == x else x
 
 
 @jit
@@ -174,7 +175,7 @@ def gelu_tanh(x):
     (1 + tanh u)/2 = σ(2u), and σ keeps relative precision where 1 + tanh u cancels.
     """
     u = like(x, SQRT_2_OVER_PI) * (x + like(x, GELU_TANH_COEFF) * x * x * x)
-    return x * sigmoid(u + u)
+    return x * sigmoid(u + u) if x == x else x  # x's own NaN, as gelu_erf
 
 
 @jit

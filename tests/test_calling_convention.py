@@ -14,8 +14,8 @@ import torch
 import numact
 from numact.operators import param_cases
 from support import (
-    ROWWISE, TARGET, UNARY, assert_close, backward, device_view, forward, op_params, reference,
-    to_host, to_target, transposed,
+    ROWWISE, TARGET, UNARY, assert_close, assert_gpu_matches_cpu, backward, device_view, forward,
+    op_params, reference, to_host, to_target, transposed,
 )
 
 OPS = [pytest.param(op, id=op.name) for op in UNARY]
@@ -45,10 +45,10 @@ def test_any_strides_give_the_contiguous_result(op, view):
     params = call_params(op)
     x, g = random(VIEW_SHAPE), random(VIEW_SHAPE, seed=1)
     x_view, g_view = VIEWS[view](to_target(x)), VIEWS[view](to_target(g))
-    x_copy, g_copy = np.ascontiguousarray(VIEWS[view](x)), np.ascontiguousarray(VIEWS[view](g))
-    np.testing.assert_array_equal(to_host(forward(op, x_view, params)), forward(op, x_copy, params))
+    x_copy, g_copy = (to_target(np.ascontiguousarray(VIEWS[view](a))) for a in (x, g))  # on the same target
+    np.testing.assert_array_equal(to_host(forward(op, x_view, params)), to_host(forward(op, x_copy, params)))
     np.testing.assert_array_equal(
-        to_host(backward(op, g_view, x_view, params)), backward(op, g_copy, x_copy, params)
+        to_host(backward(op, g_view, x_view, params)), to_host(backward(op, g_copy, x_copy, params))
     )
 
 
@@ -121,7 +121,7 @@ def test_out_receives_the_result(op):
 def test_in_place_forward_and_backward(op):
     params = call_params(op)
     x, g = random((6, 7)), random((6, 7), seed=1)
-    y, dx = forward(op, x, params), backward(op, g, x, params)
+    y, dx = to_host(forward(op, to_target(x), params)), to_host(backward(op, to_target(g), to_target(x), params))
     x_t = to_target(x.copy())
     forward(op, x_t, {**params, "out": x_t})
     np.testing.assert_array_equal(to_host(x_t), y)
@@ -138,7 +138,7 @@ def test_a_row_backward_into_g_gives_the_bits_of_one_into_fresh_memory(op, n):
     # where it computes them twice: both ways must give the same bits, on rows long enough
     # to be summed in SIMD partial sums.
     x, g = random((3, n)), random((3, n), seed=1)
-    dx = backward(op, g, x, {})
+    dx = to_host(backward(op, to_target(g), to_target(x), {}))
     g_t = to_target(g.copy())
     backward(op, g_t, to_target(x), {"out": g_t})
     np.testing.assert_array_equal(to_host(g_t), dx)
@@ -211,18 +211,19 @@ def test_integers_and_bool_are_promoted_as_np_exp_promotes_them(op, dtype):
     np.testing.assert_array_equal(y, to_host(forward(op, to_target(x.astype(promoted)), params)))
 
 
-@pytest.mark.cpu_only
-@pytest.mark.parametrize(
-    "x", [np.ones(3, np.complex64), np.array([1, None]), np.array(["a"]), np.array(["2020-01-01"], "M8[D]")],
-    ids=["complex", "object", "str", "datetime"],
-)
+OTHER_DTYPES = {"complex": np.ones(3, np.complex64), "object": np.array([1, None]), "str": np.array(["a"]),
+                "datetime": np.array(["2020-01-01"], "M8[D]")}
+
+
+@pytest.mark.parametrize("kind", ["complex"] if TARGET == "cuda" else OTHER_DTYPES)  # what a device array holds
 @pytest.mark.parametrize("op", OPS)
-def test_other_dtypes_are_a_type_error_naming_the_operator_and_dtype(op, x):
+def test_other_dtypes_are_a_type_error_naming_the_operator_and_dtype(op, kind):
     params = call_params(op)
+    x = OTHER_DTYPES[kind]
     with pytest.raises(TypeError, match=rf"numact\.{op.name}: x has dtype {re.escape(str(x.dtype))}"):
-        forward(op, x, params)
+        forward(op, to_target(x), params)
     with pytest.raises(TypeError, match=rf"numact\.{op.name}_backward: grad_output has dtype"):
-        backward(op, x, np.ones(x.shape), params)
+        backward(op, to_target(x), to_target(np.ones(x.shape)), params)
 
 
 # --- bad arguments --------------------------------------------------------------------------
@@ -282,25 +283,40 @@ def test_a_bad_axis_is_refused(op):
 
 
 @pytest.mark.cuda_only
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: d.__name__)
 @pytest.mark.parametrize("op", OPS)
-def test_the_gpu_result_equals_the_cpu_result(op):
+def test_the_gpu_result_equals_the_cpu_result(op, dtype):
+    """The same math core on both targets: the CPU's bits, also at the special points; a row
+    function's float64 result within the sum-order bound (support.SUM_ORDER_ULPS)."""
     params = call_params(op)
-    x, g = random((5, 13), np.float32), random((5, 13), np.float32, seed=1)
-    np.testing.assert_array_equal(to_host(forward(op, to_target(x), params)), forward(op, x, params))
-    np.testing.assert_array_equal(
-        to_host(backward(op, to_target(g), to_target(x), params)), backward(op, g, x, params)
-    )
+    x = np.concatenate([random((5, 13)), [[0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, -88.0, 88.0, 20.0, -20.0,
+                                          1e4, -1e4, 3.0]]]).astype(dtype)
+    g = random(x.shape, dtype, seed=1)
+    row = x.shape[-1] if op.kind == "rowwise" else None
+    assert_gpu_matches_cpu(forward(op, to_target(x), params), forward(op, x, params), op.name, row)
+    assert_gpu_matches_cpu(backward(op, to_target(g), to_target(x), params), backward(op, g, x, params),
+                           f"{op.name}_backward", row)
 
 
 @pytest.mark.cuda_only
 def test_gpu_and_host_arrays_are_not_mixed():
+    """A ValueError naming the operator and the arrays (SPEC.md), before anything is written;
+    Python and NumPy scalars go anywhere."""
     from numba import cuda
 
     x = cuda.to_device(np.ones(4))
-    with pytest.raises(TypeError, match="numact.sigmoid_backward: x on the GPU but grad_output in host memory"):
+    with pytest.raises(ValueError, match="numact.sigmoid_backward: x on the GPU but grad_output in host memory"):
         numact.sigmoid_backward(np.ones(4), x)
     with pytest.raises(ValueError, match="numact.sigmoid: out must be a CUDA array"):
         numact.sigmoid(x, out=np.ones(4))
+    with pytest.raises(ValueError, match="numact.mse_loss: input on the GPU but target in host memory"):
+        numact.mse_loss(x, np.ones(4))
+    with pytest.raises(ValueError, match="numact.cross_entropy_forward_backward: target on the GPU but input in host memory"):
+        numact.cross_entropy_forward_backward(np.ones((2, 3)), cuda.to_device(np.array([0, 1])))
+    with pytest.raises(ValueError, match="numact.prelu: x on the GPU but weight in host memory"):
+        numact.prelu(cuda.to_device(np.ones((2, 3))), np.ones(3))
+    np.testing.assert_array_equal(numact.sigmoid_backward(np.float64(2.0), x).copy_to_host(),
+                                  numact.sigmoid_backward(2.0, np.ones(4)))
 
 
 # --- threads and the compile cache ------------------------------------------------------------

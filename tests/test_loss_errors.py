@@ -71,7 +71,8 @@ def test_margin_ranking_inputs_that_do_not_broadcast_are_refused():
         numact.margin_ranking_loss(to_target(np.zeros(3)), to_target(np.zeros(4)), to_target(np.ones(3)))
 
 
-@pytest.mark.parametrize("arg, value", [("input", 1.5), ("input", -0.1), ("input", np.nan), ("target", 2.0), ("target", -1e-9)])
+@pytest.mark.parametrize("arg, value", [("input", 1.5), ("input", -0.1), ("input", np.nan), ("target", 2.0), ("target", -1e-9),
+                                        ("target", np.nan)])
 def test_binary_cross_entropy_refuses_probabilities_outside_0_1(arg, value):
     arrays = {"input": np.full((2, 3), 0.5), "target": np.full((2, 3), 0.5)}
     arrays[arg][1, 2] = value

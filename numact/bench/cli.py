@@ -162,10 +162,14 @@ def parse(argv):
 
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["doctor"]:
+        from numact.doctor import main as doctor
+
+        raise SystemExit(doctor(argv[1:]))
     if argv[:1] == ["bench"]:
         argv = argv[1:]
     elif argv and argv[0] not in ("-h", "--help") and not argv[0].startswith("--"):
-        raise SystemExit(f"numact: unknown command {argv[0]!r}; try: numact bench --help")
+        raise SystemExit(f"numact: unknown command {argv[0]!r}; try: numact bench --help, numact doctor")
     args = parse(argv)
     result = run(args)
     print_report(result)
