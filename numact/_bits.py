@@ -163,10 +163,14 @@ def maximum(typingctx, a, b):
         return None
 
     def codegen(context, builder, signature, args):
-        if not on_cpu(context):  # NVVM's IR spec has no llvm.maximum: a compare and a select
+        if not on_cpu(context):  # NVVM's IR spec has no llvm.maximum: compares and selects
             x, y = args
             keep = builder.or_(builder.fcmp_ordered(">", x, y), builder.fcmp_unordered("uno", x, x))
-            return builder.select(keep, x, y)
+            larger = builder.select(keep, x, y)
+            int_type = ir.IntType(a.bitwidth)  # equal: +0 where either is +0 (the bits' AND)
+            both = builder.bitcast(builder.and_(builder.bitcast(x, int_type), builder.bitcast(y, int_type)),
+                                   context.get_value_type(a))
+            return builder.select(builder.fcmp_ordered("==", x, y), both, larger)
         value_type = context.get_value_type(a)
         suffix = "f32" if a == types.float32 else "f64"
         fn = cgutils.get_or_insert_function(
