@@ -59,7 +59,7 @@ def _stub(name):
         return type(x)(libm(x))  # plain Python: only the CUDA simulator's own code runs this
 
     primitive.__name__ = primitive.__qualname__ = name
-    primitive.__doc__ = f"{name}(x) in x's float type ({libm.__module__}.{libm.__name__} on CUDA)"
+    primitive.__doc__ = f"{name}(x) in x's float type: numact's math core (_vmath) on both targets"
     return primitive
 
 
