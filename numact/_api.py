@@ -217,23 +217,44 @@ def _read_only(value, dtype: np.dtype) -> np.ndarray:
     return a
 
 
-def remember_ufunc(memo: dict, op: Activation, name: str, values: tuple, dtype: np.dtype) -> None:
-    """Remember (the ufunc ``numact.ufuncs.<name>``, its parameters as 0-d arrays of dtype):
-    what a public function calls on a small array (``_public._small_path``: there the call is at
-    its cheapest, NumPy's own dispatch with the parameters ready)."""
+SMALL_ARRAYS = {
+    # step: the test that a call is on a small array that the ufunc takes as the kernel does
+    # (1-D, or C-contiguous; grad_output of x's shape and dtype object), cheapest tests first;
+    # the public functions' first lines (``_public._small_path``) and ``elementwise`` run it
+    "forward": "out is None and type(x) is _ndarray and x.size < _SMALL and "
+               "(x.ndim == 1 or (x.ndim and x.flags.c_contiguous))",
+    "backward": "(out is None and type(x) is _ndarray and type(grad_output) is _ndarray\n"
+                "            and grad_output.dtype is x.dtype and x.size < _SMALL\n"
+                "            and ((grad_output.ndim == x.ndim == 1 and len(grad_output) == len(x))\n"
+                "                 or (x.ndim and grad_output.shape == x.shape and x.flags.c_contiguous\n"
+                "                     and grad_output.flags.c_contiguous)))",
+}
+SMALL_NAMES = {"_ndarray": np.ndarray, "_SMALL": _cpu.SERIAL_BELOW}
+
+
+def _small_test(step: str):
+    """SMALL_ARRAYS[step] as a function of (grad_output, x, out)."""
+    return eval(f"lambda grad_output, x, out: {' '.join(SMALL_ARRAYS[step].split())}", dict(SMALL_NAMES))  # noqa: S307
+
+
+def remember_ufunc(memo: dict, op: Activation, name: str, values: tuple, dtype: np.dtype):
+    """Remember (the ufunc ``numact.ufuncs.<name>`` with the one loop of ``dtype``, its
+    parameters as 0-d arrays of dtype): what a public function calls on a small array
+    (``_public._small_path``: there the call is at its cheapest, NumPy's own dispatch with the
+    parameters ready). Returns it, or None where these values have none."""
     try:
-        if memo_key(values, dtype) in memo:
-            return
+        if (found := memo.get(memo_key(values, dtype))) is not None:
+            return found
     except TypeError:
-        return
+        return None
 
     def make():
         from . import ufuncs
 
         params = _kernel_args(op, values, dtype)[:len(op.params)]
-        return (getattr(ufuncs, name), *(_read_only(v, dtype) for v in params))
+        return (ufuncs.for_call(name, dtype, params), *(_read_only(v, dtype) for v in params))
 
-    remember(memo, values, dtype, make)
+    return remember(memo, values, dtype, make)
 
 
 def elementwise(op: Activation):
@@ -283,13 +304,19 @@ def elementwise(op: Activation):
         kernel = map_kernel(call.target)(op.forward if g is None else op.backward, arity)
         return call.launch(kernel, out, (out.size,), call.inputs, args)
 
+    # A small array's first call with these values: the ufunc it makes (compiling its one loop)
+    # runs it, so that the call compiles nothing else; later calls find it in the public
+    # function's first lines.
     small_forward: dict = {}  # see remember_ufunc
     small_backward: dict = {}
+    small_x, small_g = _small_test("forward"), _small_test("backward")
 
     def forward(x, values, out):
         if type(x) is ndarray and (out is None or writable_as(out, x, x)):
             if out is None:
-                remember_ufunc(small_forward, op, op.name, values, x.dtype)
+                entry = remember_ufunc(small_forward, op, op.name, values, x.dtype)
+                if entry is not None and small_x(None, x, out):
+                    return entry[0](x, *entry[1:])
             if (y := short(forward_kernels, values, out, x, x)) is not None:
                 return y
         return general(op.name, lambda target: target.map_unary, values, out, x)
@@ -298,7 +325,9 @@ def elementwise(op: Activation):
         if (type(x) is ndarray and type(g) is ndarray and g.dtype == x.dtype and g.shape == x.shape
                 and (out is None or writable_as(out, x, g, x))):
             if out is None:
-                remember_ufunc(small_backward, op, f"{op.name}_backward", values, x.dtype)
+                entry = remember_ufunc(small_backward, op, f"{op.name}_backward", values, x.dtype)
+                if entry is not None and small_g(g, x, out):
+                    return entry[0](g, x, *entry[1:])
             if (dx := short(backward_kernels, values, out, x, g, x)) is not None:
                 return dx
         return general(f"{op.name}_backward", lambda target: target.map_binary, values, out, x, g)

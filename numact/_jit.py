@@ -54,7 +54,7 @@ def jit(fn=None, *, fastmath=()):
         return lambda fn: jit(fn, fastmath=fastmath)
     if fastmath:
         return _with_cpu_flags(fn, set(fastmath))
-    dispatcher = numba.njit(error_model="numpy", forceinline=True)(fn)
+    dispatcher = numba.njit(error_model="numpy", forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)(fn)
     reference = (_load, (fn.__module__, fn.__qualname__, SOURCE_STAMP))
     dispatcher.__reduce_ex__ = lambda protocol: reference
     return dispatcher
@@ -69,7 +69,7 @@ def _with_cpu_flags(fn, fastmath: set):
     namespace = {"fn": fn}
     exec(f"def typer({', '.join(inspect.signature(fn).parameters)}):\n    return fn\n", namespace)  # noqa: S102
     typer = namespace["typer"]
-    numba.extending.overload(fn, jit_options={"error_model": "numpy", "forceinline": True,
+    numba.extending.overload(fn, jit_options={"error_model": "numpy", "forceinline": True, "no_cfunc_wrapper": True,
                                               "fastmath": fastmath})(typer)
     _CPU_FLAGS.append((fn, typer))
     return fn

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from . import _api, _cpu, _loss_api
+from . import _api, _loss_api
 from .operators import ACTIVATIONS, LOSSES, REQUIRED, Activation, Loss
 
 
@@ -48,19 +48,6 @@ _ARRAY_ARGUMENTS = {"x", "grad_output", "weight", "pos_weight"} | {
 }
 _DISPATCH = {"_modules": sys.modules, "_lazy": _lazy, "_dask": _dask}
 
-_SMALL_ARRAYS = {
-    # step: the test that a call is on a small array that the ufunc takes as the kernel does
-    # (1-D, or C-contiguous; grad_output of x's shape and dtype object), cheapest tests first
-    "forward": "out is None and type(x) is _ndarray and x.size < _SMALL and "
-               "(x.ndim == 1 or (x.ndim and x.flags.c_contiguous))",
-    "backward": "(out is None and type(x) is _ndarray and type(grad_output) is _ndarray\n"
-                "            and grad_output.dtype is x.dtype and x.size < _SMALL\n"
-                "            and ((grad_output.ndim == x.ndim == 1 and len(grad_output) == len(x))\n"
-                "                 or (x.ndim and grad_output.shape == x.shape and x.flags.c_contiguous\n"
-                "                     and grad_output.flags.c_contiguous)))",
-}
-
-
 def _key(names: list[str], dtype: str) -> str:
     """The source of ``_api.memo_key`` of these values and dtype."""
     return "".join(f"{n}, " for n in names) + "".join(f"type({n}), " for n in names) + dtype + ","
@@ -87,11 +74,11 @@ def _small_path(op: Activation, step: str) -> str:
     names = [p.name for p in op.params]
     params = "".join(f", _p{k}" for k in range(len(names)))
     inputs = "x" if step == "forward" else "grad_output, x"
-    return f"    if {_SMALL_ARRAYS[step]}:\n" + _remembered(
+    return f"    if {_api.SMALL_ARRAYS[step]}:\n" + _remembered(
         f"_small_{step}", _key(names, "x.dtype"), f"_u{params},", f"            return _u({inputs}{params})\n")
 
 
-_SMALL_NAMES = {"_ndarray": np.ndarray, "_SMALL": _cpu.SERIAL_BELOW, "_empty": np.empty,
+_SMALL_NAMES = {**_api.SMALL_NAMES, "_empty": np.empty,
                 "_INT64": np.dtype(np.int64), "_SCALARS": frozenset({float, int, np.float16, np.float32, np.float64})}
 
 _KIND_CALLS = {

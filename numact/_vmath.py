@@ -33,7 +33,7 @@ from ._coefficients import (ERFC_CHEBYSHEV_32, ERFC_CHEBYSHEV_64, ERFC_LIMIT_32,
 # No fastmath flag, contraction included: a multiply and an add fuse only where ``fma`` says so,
 # so every target computes the same roundings (LLVM for x86 and NVVM would fuse different pairs;
 # numba-cuda would also take any fastmath flag as leave to divide approximately).
-INLINED = {"forceinline": True, "error_model": "numpy"}
+INLINED = {"forceinline": True, "error_model": "numpy", "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 vmath = njit(**INLINED)
 
 LOG2E = 1.4426950408889634

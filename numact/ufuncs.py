@@ -110,7 +110,8 @@ def _discrete(p) -> tuple:
     return (0.0, 1.0) if p.to_kernel is boolean else getattr(p.to_kernel, "values", ())
 
 
-def _loop_source(name: str, n_inputs: int, n_leading: int, dtype: str, discrete: dict | None = None) -> str:
+def _loop_source(name: str, n_inputs: int, n_leading: int, dtype: str, discrete: dict | None = None,
+                 fixed: tuple | None = None) -> str:
     """A NumPy inner loop (args, dimensions, steps, data) over the scalar function ``name``.
 
     numba's own ufunc loop reads every operand through its stride, so LLVM keeps it scalar
@@ -121,32 +122,40 @@ def _loop_source(name: str, n_inputs: int, n_leading: int, dtype: str, discrete:
     scalar function inlined into it (``name``). ``discrete`` maps a parameter's index to the
     few values it can take (gelu's approximate, kl_div's log_target): the loop is written once
     per value, the value a constant, since LLVM does not unswitch such a choice in a large body
-    itself. Every other layout takes the strided loop (scalar code, the function inlined too:
-    a call to a separately compiled copy would cost another compilation of each ufunc).
+    itself. ``fixed`` = (index, value): that parameter is the constant ``value`` throughout
+    (its input is not read), for a ufunc that is only ever called with it. Every other layout
+    takes the strided loop (scalar code, the function inlined too: a call to a separately
+    compiled copy would cost another compilation of each ufunc).
     """
-    discrete = discrete or {}
+    discrete = {} if fixed else (discrete or {})
     size = np.dtype(dtype).itemsize
     n, out = n_inputs, n_inputs
+
+    def operands(values: list[str]) -> str:
+        if fixed:
+            values = values[:fixed[0]] + [f"np.{dtype}({fixed[1]!r})"] + values[fixed[0] + 1:]
+        return ", ".join(values)
+
     fast = " and ".join([f"steps[{i}] == {size}" for i in range(n_leading)]
                         + [f"steps[{i}] == 0" for i in range(n_leading, n)] + [f"steps[{out}] == {size}"])
     lines = [f"def {name}_loop_{dtype}(args, dims, steps, data):", "    n = dims[0]", f"    if {fast}:"]
     lines += [f"        a{i} = carray(args[{i}], n, np.{dtype})" for i in range(n_leading)]
     lines += [f"        p{i} = carray(args[{i}], 1, np.{dtype})[0]" for i in range(n_leading, n)]
     lines += [f"        out = carray(args[{out}], n, np.{dtype})"]
-    operands = [f"a{i}[i]" for i in range(n_leading)] + [f"p{i}" for i in range(n_leading, n)]
+    inputs = [f"a{i}[i]" for i in range(n_leading)] + [f"p{i}" for i in range(n_leading, n)]
     if discrete:
         k, values = next(iter(discrete.items()))
         for value in values:
-            constant = operands[:k] + [f"np.{dtype}({value!r})"] + operands[k + 1:]
+            constant = inputs[:k] + [f"np.{dtype}({value!r})"] + inputs[k + 1:]
             lines += [f"        if p{k} == {value!r}:", "            for i in range(n):",
                       f"                out[i] = {name}({', '.join(constant)})",
                       f"            _clear_fp_flags({_FE_ALL_EXCEPT})", "            return"]
     else:
-        lines += ["        for i in range(n):", f"            out[i] = {name}({', '.join(operands)})",
+        lines += ["        for i in range(n):", f"            out[i] = {name}({operands(inputs)})",
                   f"        _clear_fp_flags({_FE_ALL_EXCEPT})", "        return"]
-    values = ", ".join(f"carray(_at(args[{i}], i * steps[{i}]), 1, np.{dtype})[0]" for i in range(n))
+    values = [f"carray(_at(args[{i}], i * steps[{i}]), 1, np.{dtype})[0]" for i in range(n)]
     lines += ["    for i in range(n):",
-              f"        carray(_at(args[{out}], i * steps[{out}]), 1, np.{dtype})[0] = {name}({values})",
+              f"        carray(_at(args[{out}], i * steps[{out}]), 1, np.{dtype})[0] = {name}({operands(values)})",
               f"    _clear_fp_flags({_FE_ALL_EXCEPT})"]
     return "\n".join(lines) + "\n"
 
@@ -160,10 +169,12 @@ class _Spec:
                  params=()):
         self.name, self.inputs, self.doc, self.namespace = name, inputs, doc, namespace
         self.n_leading = n_leading
-        first = len(inputs) - len(params)  # the parameters are the last inputs
+        self.first = first = len(inputs) - len(params)  # the parameters are the last inputs
         self.discrete = {first + k: _discrete(p) for k, p in enumerate(params) if _discrete(p)}
         self.source = f"def {name}({', '.join(inputs)}):\n    return {call}\n"
         self.signatures = [f"{t}({', '.join([t] * len(inputs))})" for t in _SIGNATURES]
+        self._loops: dict = {}  # (dtype, value) → compiled loop, see loop()
+        self._jitted = None
 
     def function(self):
         """The scalar function, compiled as if written in this file, so that numba's disk cache
@@ -177,27 +188,52 @@ class _Spec:
         fn.__qualname__ = f"{self.name}_{SOURCE_STAMP}"
         return fn
 
-    def cpu(self) -> np.ufunc:
-        """``numba.vectorize`` of the scalar function, with numact's inner loops (``_loop_source``)
-        for float32 and float64 in place of the ones numba would compile (each compile costs a
-        few seconds for the erf- and exp-based operators: numba's are never made)."""
-        dufunc = numba.vectorize(self.function())  # a ufunc with no loops yet
-        # as numact's kernels: inlined into the loop, no division checks
-        function = self.function()
-        scope = {"np": np, "carray": numba.carray, "_at": _at, "_clear_fp_flags": _clear_fp_flags, "__name__": __name__,
-                 self.name: numba.njit(error_model="numpy", forceinline=True)(function)}
-        for dtype in _SIGNATURES:
-            exec(compile(_loop_source(self.name, len(self.inputs), self.n_leading, dtype, self.discrete), __file__, "exec"), scope)  # noqa: S102
+    def _scalar(self):
+        """The scalar function as the loops call it: inlined, no division checks, as numact's
+        kernels."""
+        if self._jitted is None:
+            self._jitted = numba.njit(error_model="numpy", forceinline=True)(self.function())
+        return self._jitted
+
+    def loop(self, dtype: str, value=None):
+        """The compiled inner loop for ``dtype`` (``_loop_source``), made once: every value of the
+        discrete parameter, or only ``value`` where given (its loop then ignores that input)."""
+        key = (dtype, value)
+        if key not in self._loops:
+            fixed = None if value is None else (next(iter(self.discrete)), value)
+            scope = {"np": np, "carray": numba.carray, "_at": _at, "_clear_fp_flags": _clear_fp_flags,
+                     "__name__": __name__, self.name: self._scalar()}
+            source = _loop_source(self.name, len(self.inputs), self.n_leading, dtype, self.discrete, fixed)
+            exec(compile(source, __file__, "exec"), scope)  # noqa: S102
             loop_fn = scope[f"{self.name}_loop_{dtype}"]
-            loop_fn.__qualname__ = f"{loop_fn.__name__}_{SOURCE_STAMP}"  # see function()
-            loop = numba.cfunc(_LOOP_SIGNATURE, cache=True, error_model="numpy")(loop_fn)
+            variant = "" if value is None else f"_{int(value)}"
+            loop_fn.__qualname__ = f"{loop_fn.__name__}{variant}_{SOURCE_STAMP}"  # see function()
+            self._loops[key] = numba.cfunc(_LOOP_SIGNATURE, cache=True, error_model="numpy")(loop_fn)
+        return self._loops[key]
+
+    def ufunc(self, loops) -> np.ufunc:
+        """A ``numpy.ufunc`` of the scalar function with these loops (dtype → ``loop``)."""
+        dufunc = numba.vectorize(self.function())  # a ufunc with no loops yet: numba's are never made
+        for dtype, loop in loops.items():
             _KEEP.append(loop)
             dufunc._add_loop(loop.address, [np.dtype(dtype).num] * (len(self.inputs) + 1))
         # The numpy.ufunc itself: the DUFunc around it would compile a loop for any new dtype
-        # (int64 in, int64 loop); the ufunc casts other dtypes to its two loops, by NumPy's rules.
+        # (int64 in, int64 loop); the ufunc casts other dtypes to its loops, by NumPy's rules.
         _KEEP.append(dufunc)
         _numpy_output_flags(dufunc.ufunc)
         return dufunc.ufunc
+
+    def cpu(self) -> np.ufunc:
+        """``numba.vectorize`` of the scalar function, with numact's inner loops (``loop``) for
+        float32 and float64 in place of the ones numba would compile (each compile costs a
+        second or more for the erf- and exp-based operators)."""
+        return self.ufunc({dtype: self.loop(dtype) for dtype in _SIGNATURES})
+
+    def for_call(self, dtype: str, value=None) -> np.ufunc:
+        """A ufunc with the one loop a call on ``dtype`` needs (``value``: the discrete
+        parameter's, whose loop then computes that form only), for the public functions' small
+        arrays: a first call compiles that loop and nothing else."""
+        return self.ufunc({dtype: self.loop(dtype, value if self.discrete else None)})
 
     def cuda(self):
         from . import _cuda  # registers the primitives' CUDA versions
@@ -277,6 +313,23 @@ def __getattr__(name: str) -> np.ufunc:
         raise AttributeError(f"module 'numact.ufuncs' has no attribute {name!r}")
     ufunc = globals()[name] = _SPECS[name].cpu()
     return ufunc
+
+
+_FOR_CALL: dict = {}
+
+
+def for_call(name: str, dtype: np.dtype, params: tuple) -> np.ufunc:
+    """The ufunc ``name`` as a public function calls it on a small array of ``dtype`` with
+    these parameters (the kernel's values): one loop, that dtype's (``_Spec.for_call``), so that
+    the first call compiles nothing else; the full ufunc where it is already made."""
+    spec = _SPECS[name]
+    value = float(params[next(iter(spec.discrete)) - spec.first]) if spec.discrete else None
+    if value is None and name in globals():
+        return globals()[name]
+    key = (name, np.dtype(dtype).name, value)
+    if key not in _FOR_CALL:
+        _FOR_CALL[key] = spec.for_call(key[1], value)
+    return _FOR_CALL[key]
 
 
 _CUDA: dict = {}
