@@ -6,7 +6,7 @@ which numba's dispatcher reads faster than a tuple, and small calls are mostly d
 compile on first use and are cached on disk.
 """
 
-from functools import cache
+from functools import cache, partial
 
 import numpy as np
 from numba import njit, prange, types
@@ -14,7 +14,7 @@ from numba.core.errors import TypingError
 from numba.extending import overload
 
 from ._cache import keyed
-from ._jit import REASSOCIATE, SOURCE_STAMP
+from ._jit import INLINED, REASSOCIATE, SOURCE_STAMP, inline_only
 from ._primitives import at, store_loss_element
 
 
@@ -103,7 +103,7 @@ def unpack(p, count):
     """(p[0], ..., p[count − 1]) as a tuple: a parameter array as the scalar functions take it."""
 
 
-@overload(unpack, jit_options={"forceinline": True})
+@overload(unpack, jit_options=INLINED)
 def _unpack(p, count):
     if not isinstance(count, types.IntegerLiteral):
         raise TypingError("unpack needs the count as a constant")
@@ -319,14 +319,14 @@ CHUNK = 1 << 14  # elements per partial sum
 ROW_CHUNK = 64  # rows per partial sum
 
 
-@njit(error_model="numpy", forceinline=True)
+@inline_only
 def _chunk(k, size, n):
     """The indices of chunk k as unsigned integers: an index numba knows to be ≥ 0 needs no
     wraparound check, which would keep LLVM from vectorising the loop."""
     return range(np.uint64(k) * np.uint64(size), np.uint64(min(n, (k + 1) * size)))
 
 
-@njit(error_model="numpy", forceinline=True, fastmath=REASSOCIATE)
+@partial(inline_only, fastmath=REASSOCIATE)
 def _add(total, value):
     """total + value, which may be reassociated (so that a loop summing with it vectorises),
     while the rest of the loop keeps its order: with the whole kernel reassociated, LLVM turned
@@ -340,7 +340,7 @@ def hoist(a):
     tell, which keeps the loop from vectorising."""
 
 
-@overload(hoist, jit_options={"forceinline": True})
+@overload(hoist, jit_options=INLINED)
 def _hoist(a):
     if isinstance(a, types.Array) and a.ndim == 0:
         return lambda a: a[()]
@@ -386,7 +386,7 @@ def _inlined(kernel, **options):
     can share its name with a different kernel here, and the call can land on that one
     (measured: fused losses summed by a backward kernel, 0.0 for NaN, with two pytest workers
     filling a fresh cache). It pickles as the kernel does, so entries stay keyed by it."""
-    copy = njit(error_model="numpy", forceinline=True, **options)(kernel.py_func)
+    copy = inline_only(kernel.py_func, **options)
     copy.__reduce_ex__ = kernel.__reduce_ex__
     return copy
 
@@ -404,7 +404,7 @@ def as_dtype(a, value):
     """value as a number of array a's dtype (a is not read)."""
 
 
-@overload(as_dtype, jit_options={"forceinline": True})
+@overload(as_dtype, jit_options=INLINED)
 def _as_dtype(a, value):
     kind = a.dtype
     return lambda a, value: kind(value)
@@ -530,7 +530,9 @@ def make(kernel, classes):
     def entry({", ".join(outs + operands)}, scale, divisor, args):
         rows, n = x.shape
         dtype = x.dtype
-        w = np.ones((1, n if classes else 0), dtype)
+        w = np.empty((1, n if classes else 0), dtype)  # (np.ones would be one more compilation)
+        for c in range(w.shape[1]):
+            w[0, c] = 1
         if classes:
             kept = 0.0
             for r in range(rows):
@@ -544,7 +546,7 @@ def make(kernel, classes):
         {"".join(f"{name} = none; " for name in ("gx", "gy", "gz") if name not in grads)}
         {"".join(f"{name} = x; " for name in ("y", "z")[inputs - 1:])}
         {"t2 = t.reshape((rows, 1))" if target else "t2 = none"}
-        {"" if write_losses else "losses = np.empty(1, dtype)"}
+        {"" if write_losses else "losses = w[0]  # never written: a stand-in of the type"}
         partial = np.empty(-(-rows // ROW_CHUNK))
         scratch = np.empty((partial.size, {0 if write_grads else "n"}), dtype)
         kernel(partial, losses, gx, gy, gz, x, y, z, t2, w, as_dtype(x, scale), float(divisor), rows, args,
@@ -555,7 +557,7 @@ def make(kernel, classes):
     return _entry(source, _inlined(map_row_loss(f, writes).single, _nrt=False), target == "classes")
 
 
-@njit(error_model="numpy", forceinline=True)  # not cached: inlined where it is called (see _inlined)
+@inline_only  # not cached: inlined where it is called (see _inlined)
 def _sum(partial):
     total = 0.0
     for k in range(partial.size):

@@ -7,6 +7,7 @@ import pathlib
 
 import numba
 import numba.extending
+from numba.core.registry import CPUDispatcher
 
 
 def _source_stamp() -> str:
@@ -23,6 +24,34 @@ SOURCE_STAMP = _source_stamp()
 def _load(module: str, qualname: str, stamp: str):
     """Unpickle a ``@jit`` function: by reference, like a module-level function."""
     return getattr(importlib.import_module(module), qualname)
+
+
+# A function of numact's math is only ever inlined into compiled code: LLVM's alwaysinline,
+# NumPy's error model, and neither a CPython nor a C wrapper, which numba would otherwise
+# generate and optimise for every helper a first call compiles (about a third of gelu's
+# compilation time). A call from Python takes a twin with wrappers (``inline_only``).
+INLINED = {"forceinline": True, "error_model": "numpy", "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+class _InlineOnly(CPUDispatcher):
+    """A dispatcher compiled without a CPython wrapper. A call from Python (a test, the CUDA
+    simulator's kernels) would jump to no code, so it goes to a twin compiled with one: the
+    same function and options, the same bits, compiled only when Python calls it."""
+
+    def __call__(self, *args, **kwargs):
+        twin = self.__dict__.get("_twin")
+        if twin is None:
+            wrapped = ("no_cpython_wrapper", "no_cfunc_wrapper", "nopython")
+            options = {k: v for k, v in self.targetoptions.items() if k not in wrapped}
+            twin = self.__dict__["_twin"] = numba.njit(**options)(self.py_func)
+        return twin(*args, **kwargs)
+
+
+def inline_only(fn, **options):
+    """``numba.njit(**INLINED, **options)(fn)``, called from Python through a twin (``_InlineOnly``)."""
+    dispatcher = numba.njit(**INLINED, **options)(fn)
+    dispatcher.__class__ = _InlineOnly
+    return dispatcher
 
 
 # Only sums may be reassociated: LLVM then keeps several partial sums side by side and
@@ -54,7 +83,7 @@ def jit(fn=None, *, fastmath=()):
         return lambda fn: jit(fn, fastmath=fastmath)
     if fastmath:
         return _with_cpu_flags(fn, set(fastmath))
-    dispatcher = numba.njit(error_model="numpy", forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)(fn)
+    dispatcher = inline_only(fn)
     reference = (_load, (fn.__module__, fn.__qualname__, SOURCE_STAMP))
     dispatcher.__reduce_ex__ = lambda protocol: reference
     return dispatcher
@@ -69,8 +98,7 @@ def _with_cpu_flags(fn, fastmath: set):
     namespace = {"fn": fn}
     exec(f"def typer({', '.join(inspect.signature(fn).parameters)}):\n    return fn\n", namespace)  # noqa: S102
     typer = namespace["typer"]
-    numba.extending.overload(fn, jit_options={"error_model": "numpy", "forceinline": True, "no_cfunc_wrapper": True,
-                                              "fastmath": fastmath})(typer)
+    numba.extending.overload(fn, jit_options={**INLINED, "fastmath": fastmath})(typer)
     _CPU_FLAGS.append((fn, typer))
     return fn
 

@@ -171,7 +171,7 @@ def _like_typer(x, value):
     return impl
 
 
-numba.extending.overload(like)(_like_typer)
+numba.extending.overload(like, jit_options=_vmath.INLINED)(_like_typer)
 numba.extending.overload(row_max, jit_options=_vmath.INLINED)(_row_max)
 numba.extending.overload(spare, jit_options=_vmath.INLINED)(_spare_cpu)
 
@@ -190,7 +190,7 @@ def _at_typer(a, i):
     return lambda a, i: a[i]
 
 
-numba.extending.overload(at)(_at_typer)
+numba.extending.overload(at, jit_options=_vmath.INLINED)(_at_typer)
 
 
 def store_loss_element(i, loss, da, db, s, losses, grad_a, grad_b, write_losses, grads):
@@ -210,7 +210,7 @@ def _store_typer(i, loss, da, db, s, losses, grad_a, grad_b, write_losses, grads
     return store_loss_element
 
 
-numba.extending.overload(store_loss_element, jit_options={"forceinline": True})(_store_typer)
+numba.extending.overload(store_loss_element, jit_options=_vmath.INLINED)(_store_typer)
 
 
 def register_cuda() -> None:

@@ -11,7 +11,7 @@ the next term is far below half an ulp, or Chebyshev fits from ``tools/fit_coeff
 (evaluated in monomial form). ``docs/ulp.md`` gives each function's measured error, made by
 ``python -m numact.bench.ulp`` (``make ulp``).
 
-``_primitives`` puts these behind the names operators use; CUDA keeps libdevice's functions.
+``_primitives`` puts these behind the names operators use, on the CPU and in CUDA kernels alike.
 """
 
 import math
@@ -27,14 +27,14 @@ from ._coefficients import (ERFC_CHEBYSHEV_32, ERFC_CHEBYSHEV_64, ERFC_LIMIT_32,
                             NORMAL_DENOMINATOR_32, NORMAL_K_64, NORMAL_LIMIT_32, NORMAL_LIMIT_64,
                             NORMAL_NUMERATOR_32, NORMAL_T_RANGE_64, PIO2_PIECES, TANH_CHEBYSHEV_32,
                             TANH_CHEBYSHEV_64, TANH_SPLIT)
+from ._jit import INLINED, inline_only
 
 # LLVM's alwaysinline: every function here ends up inside the caller's loop, where the
 # vectoriser needs it (numba's own inline="always" inlines its IR instead, at great compile cost).
 # No fastmath flag, contraction included: a multiply and an add fuse only where ``fma`` says so,
 # so every target computes the same roundings (LLVM for x86 and NVVM would fuse different pairs;
 # numba-cuda would also take any fastmath flag as leave to divide approximately).
-INLINED = {"forceinline": True, "error_model": "numpy", "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
-vmath = njit(**INLINED)
+vmath = inline_only
 
 LOG2E = 1.4426950408889634
 TWO_OVER_PI = 0.6366197723675814

@@ -51,7 +51,7 @@ from numba.extending import intrinsic
 
 from . import activations as _activations  # noqa: F401 - the generated sources name them
 from . import losses as _losses  # noqa: F401
-from ._jit import SOURCE_STAMP
+from ._jit import SOURCE_STAMP, inline_only
 from ._primitives import like
 from .operators import ACTIVATIONS, LOSSES, boolean
 
@@ -192,7 +192,7 @@ class _Spec:
         """The scalar function as the loops call it: inlined, no division checks, as numact's
         kernels."""
         if self._jitted is None:
-            self._jitted = numba.njit(error_model="numpy", forceinline=True)(self.function())
+            self._jitted = inline_only(self.function())
         return self._jitted
 
     def loop(self, dtype: str, value=None):

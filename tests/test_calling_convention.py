@@ -341,18 +341,22 @@ def test_calls_from_several_threads_give_the_serial_results():
 
 @pytest.mark.cpu_only
 def test_a_new_process_loads_the_kernels_from_the_disk_cache(tmp_path):
-    """The second process compiles nothing: every kernel it runs comes from NUMBA_CACHE_DIR."""
+    """The second process compiles nothing: every kernel and ufunc loop it runs comes from
+    NUMBA_CACHE_DIR (11 elements: sigmoid and gelu_backward run their ufunc's one loop, softmax
+    its one-thread kernel; 100,000 elements: sigmoid's parallel kernel)."""
     script = textwrap.dedent("""
         import numpy as np, numact
-        from numact import _cpu
+        from numact import _cpu, ufuncs
         from numact.operators import OPERATORS
         x = np.linspace(-3, 3, 11, dtype=np.float32)
         numact.sigmoid(x); numact.softmax(x); numact.gelu_backward(x, x)
-        kernels = [_cpu.map_unary(OPERATORS["sigmoid"].forward, 0).single,  # 11 elements: one thread
-                   _cpu.map_rows(OPERATORS["softmax"].forward, 1).unit.single,
-                   _cpu.map_binary(OPERATORS["gelu"].backward, 1).single]
-        print(sum(sum(k.stats.cache_hits.values()) for k in kernels),
-              sum(sum(k.stats.cache_misses.values()) for k in kernels))
+        numact.sigmoid(np.linspace(-3, 3, 100_000, dtype=np.float32))
+        kernels = [_cpu.map_rows(OPERATORS["softmax"].forward, 1).unit.single,
+                   _cpu.map_unary(OPERATORS["sigmoid"].forward, 0).threaded]
+        loops = [loop for name in ("sigmoid", "gelu_backward") for loop in ufuncs._SPECS[name]._loops.values()]
+        hits = sum(sum(k.stats.cache_hits.values()) for k in kernels) + sum(loop.cache_hits for loop in loops)
+        misses = sum(sum(k.stats.cache_misses.values()) for k in kernels) + sum(1 - loop.cache_hits for loop in loops)
+        print(hits, misses)
     """)
     runs = [  # string hashing differs between the processes, as it does by default
         subprocess.run(
@@ -361,8 +365,8 @@ def test_a_new_process_loads_the_kernels_from_the_disk_cache(tmp_path):
         )
         for seed in ("1", "2")
     ]
-    assert runs[0].stdout.split() == ["0", "3"]  # compiled and saved
-    assert runs[1].stdout.split() == ["3", "0"]  # loaded
+    assert runs[0].stdout.split() == ["0", "4"]  # compiled and saved
+    assert runs[1].stdout.split() == ["4", "0"]  # loaded
 
 
 @pytest.mark.cpu_only
