@@ -2,7 +2,9 @@
 #   make bench   the benchmark report, numact bench (creates .venv and installs what it needs)
 #   make test    the test suite, CPU and CUDA simulator
 # On a machine with an NVIDIA GPU: make test-gpu (the suite against the GPU; numact doctor first).
-# More: make asv (a quick asv pass, published as HTML), make bench-pytest (micro-benchmarks),
+# Optional third step: make warmup (every CPU kernel compiled into the cache now).
+# More: make asv (a quick asv pass, published as HTML), make bench-startup (first-call times),
+# make bench-pytest (micro-benchmarks),
 # make bench-torch (a training step with numact.torch), make bench-dask (numact on a dask.distributed
 # cluster over 32 GB of logits, more than this machine's memory), make ulp (the accuracy table of the CPU math core, docs/ulp.md).
 PYTHON ?= python3
@@ -10,7 +12,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-cpu test-cpu-other test-cuda test-gpu fuzz bench bench-torch bench-dask asv asv-history bench-pytest ulp clean
+.PHONY: test test-cpu test-cpu-other test-cuda test-gpu fuzz bench warmup bench-startup bench-torch bench-dask asv asv-history bench-pytest ulp clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +73,16 @@ fuzz: $(STAMP)
 # The main job: every operator against NumPy and PyTorch, a table on stdout, JSON and a chart.
 bench: $(STAMP)
 	$(BIN)/numact bench --json bench.json --plot bench.png $(ARGS)
+
+# Optional: every CPU kernel compiled into Numba's disk cache now (one process per core), so
+# that no later process compiles on its first calls; ARGS="--ops gelu,softmax --dtypes float32".
+warmup: $(STAMP)
+	$(BIN)/numact warmup $(ARGS)
+
+# What a new process pays before its first result: import, each operator's first call with an
+# empty cache and with a warm one, in fresh processes (numact/bench/startup.py).
+bench-startup: $(STAMP)
+	$(BIN)/numact bench --startup $(ARGS)
 
 # asv against the current environment: a quick pass (one sample, 100,000 elements), then the
 # HTML dashboard in .asv/html (view it with: .venv/bin/asv preview).

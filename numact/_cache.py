@@ -7,9 +7,17 @@ same time can both take the next number and overwrite each other's file; a later
 loads one kernel's code for another. Measured: wrong losses (kl_div's as 0) from a fresh
 cache that two pytest workers had filled. Here a data file is named by a hash of its index
 key instead, so a race can only lose an index entry, which costs a recompile.
+
+Where numba finds no writable folder for the cache at all (numact's own ``__pycache__``, then
+the user's cache folder, or ``NUMBA_CACHE_DIR``), kernels compile in every process instead
+(``on_disk``), with one warning.
 """
 
+import functools
 import hashlib
+import warnings
+
+import numba
 
 
 def _keyed(file_class):
@@ -38,3 +46,21 @@ def keyed(dispatcher):
         if cls not in _CLASSES.values():
             file.__class__ = _CLASSES.setdefault(cls, _keyed(cls))
     return dispatcher
+
+
+def _probe():
+    pass
+
+
+@functools.cache
+def on_disk() -> bool:
+    """Whether numba can keep numact's kernels on disk: False, with a warning, where it has no
+    writable folder for them (numba would refuse every ``cache=True`` function)."""
+    try:
+        numba.njit(cache=True)(_probe)
+    except RuntimeError as error:
+        warnings.warn(f"numact: kernels compile in every process, since Numba has no writable cache folder "
+                      f"({error}); set NUMBA_CACHE_DIR to a writable folder to keep them", RuntimeWarning,
+                      stacklevel=2)
+        return False
+    return True

@@ -14,7 +14,7 @@ import numpy as np
 from numba import config, cuda, float64, types
 
 from . import _jit, _primitives
-from ._cache import keyed
+from ._cache import keyed, on_disk
 from ._primitives import at, store_loss_element
 
 _primitives.register_cuda()
@@ -86,7 +86,7 @@ def nvvm_options():
 def _kernel(fn):
     """``cuda.jit`` for a launcher's kernel: cached on disk (per compute capability), safely
     for several processes (numact._cache), compiled with NVVM_OPTIONS."""
-    dispatcher = keyed(cuda.jit(cache=True)(fn))
+    dispatcher = keyed(cuda.jit(cache=on_disk())(fn))
     if not SIMULATOR:
         compile = dispatcher.compile
 

@@ -405,7 +405,8 @@ def _short_path(op: Loss, small_backward: dict):
     general path must run (which then also raises what is to be raised). Plain: NumPy arrays
     of one float32 or float64 dtype, fewer than ``_cpu.SERIAL_BELOW`` elements, no weights,
     and grad_output a number (reduction='none': no backward here). The inputs have one shape: any for the element-wise
-    losses, (rows, n) C-contiguous for the others, whose target is one int64 class index (or
+    losses (copied to C order where they are not: a few elements, and the entry is compiled for
+    one layout), (rows, n) C-contiguous for the others, whose target is one int64 class index (or
     one label) per row.
 
     A backward it computes on 1-D element-wise or 2-D class arrays also leaves in
@@ -490,6 +491,8 @@ def _short_path(op: Loss, small_backward: dict):
         flat = kind != "elementwise" or len(shape) == 1  # the entry takes the arrays as they are
         if not flat:
             arrays = [x.ravel() for x in arrays]
+        elif kind == "elementwise":  # one layout for the entry (each other would compile it again)
+            arrays = [x if x.flags.c_contiguous else x.copy() for x in arrays]
         if not want_grads:
             if not each:
                 bad, total = entry(*arrays, scale, divisor, p)

@@ -198,15 +198,16 @@ def _loss_docstring(op: Loss, suffix: str) -> str:
 
 
 def _small_loss_path(op: Loss) -> str:
-    """A loss backward's first lines: on small plain arrays (an element-wise loss's 1-D arrays
-    of one dtype, or a class loss's C-contiguous (rows, n) input and int64 class indices; no
+    """A loss backward's first lines: on small plain arrays (an element-wise loss's C-contiguous
+    1-D arrays of one dtype, or a class loss's C-contiguous (rows, n) input and int64 class indices; no
     weights; grad_output a number), the entry the last such call left for these values
     (``_loss_api._short_path``), called here with nothing else in between."""
     first, others = op.arrays[0], op.arrays[1:]
     if op.kind == "elementwise":
-        tests = [f"type({first}) is _ndarray and {first}.ndim == 1 and {first}.size < _SMALL"]
+        tests = [f"type({first}) is _ndarray and {first}.ndim == 1 and {first}.size < _SMALL"
+                 f" and {first}.flags.c_contiguous"]
         tests += [f"type({a}) is _ndarray and {a}.dtype is {first}.dtype and {a}.ndim == 1 and len({a}) == len({first})"
-                  for a in others]
+                  f" and {a}.flags.c_contiguous" for a in others]
         shape, divisor = f"len({first})", f"len({first}) if _d is None else _d"
     else:
         tests = [f"type({first}) is _ndarray and {first}.ndim == 2 and {first}.size < _SMALL and {first}.flags.c_contiguous",

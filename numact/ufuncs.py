@@ -51,6 +51,7 @@ from numba.extending import intrinsic
 
 from . import activations as _activations  # noqa: F401 - the generated sources name them
 from . import losses as _losses  # noqa: F401
+from ._cache import on_disk
 from ._jit import SOURCE_STAMP, inline_only
 from ._primitives import like
 from .operators import ACTIVATIONS, LOSSES, boolean
@@ -208,7 +209,7 @@ class _Spec:
             loop_fn = scope[f"{self.name}_loop_{dtype}"]
             variant = "" if value is None else f"_{int(value)}"
             loop_fn.__qualname__ = f"{loop_fn.__name__}{variant}_{SOURCE_STAMP}"  # see function()
-            self._loops[key] = numba.cfunc(_LOOP_SIGNATURE, cache=True, error_model="numpy")(loop_fn)
+            self._loops[key] = numba.cfunc(_LOOP_SIGNATURE, cache=on_disk(), error_model="numpy")(loop_fn)
         return self._loops[key]
 
     def ufunc(self, loops) -> np.ufunc:

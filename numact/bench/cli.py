@@ -157,6 +157,9 @@ def parse(argv):
     parser.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="also draw the speed-ups as a bar chart")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--startup", action="store_true",
+                        help="instead: import and first-call times in fresh processes with an empty "
+                             "cache (numact bench --startup --help)")
     return parser.parse_args(argv)
 
 
@@ -166,10 +169,20 @@ def main(argv=None) -> None:
         from numact.doctor import main as doctor
 
         raise SystemExit(doctor(argv[1:]))
+    if argv[:1] == ["warmup"]:
+        from numact.warmup import main as warmup
+
+        raise SystemExit(warmup(argv[1:]))
     if argv[:1] == ["bench"]:
         argv = argv[1:]
     elif argv and argv[0] not in ("-h", "--help") and not argv[0].startswith("--"):
-        raise SystemExit(f"numact: unknown command {argv[0]!r}; try: numact bench --help, numact doctor")
+        raise SystemExit(f"numact: unknown command {argv[0]!r}; try: numact bench --help, numact warmup --help, "
+                         "numact doctor")
+    if "--startup" in argv:
+        from numact.bench import startup
+
+        startup.main([a for a in argv if a != "--startup"])
+        return
     args = parse(argv)
     result = run(args)
     print_report(result)
