@@ -8,12 +8,13 @@ compile on first use and are cached on disk.
 
 from functools import cache, partial
 
+import numba
 import numpy as np
 from numba import njit, prange, types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
-from ._cache import keyed
+from ._cache import keyed, on_disk
 from ._jit import INLINED, REASSOCIATE, SOURCE_STAMP, inline_only
 from ._primitives import at, store_loss_element
 
@@ -21,7 +22,7 @@ from ._primitives import at, store_loss_element
 def _njit(**options):
     """``numba.njit`` for a launcher: cached on disk, safely for several processes (_cache),
     with NumPy's error model (division by zero gives inf or NaN, and loops vectorise)."""
-    return lambda fn: keyed(njit(cache=True, error_model="numpy", **options)(fn))
+    return lambda fn: keyed(njit(cache=on_disk(), error_model="numpy", **options)(fn))
 
 
 def asarray(obj) -> np.ndarray:
@@ -378,15 +379,24 @@ def map_loss(f, writes):
     return _twin(make, lambda *arguments: arguments[-2], recipe=(map_loss, (f, writes)))
 
 
-def _inlined(kernel, **options):
+def _inlined(kernel, *, into_typing=False, **options):
     """An uncached copy of a launcher's one-thread kernel (``options``: its numba flags, such
-    as ``_nrt=False``), for an entry to call: compiled in
-    the entry's own process, it is inlined there. A cached kernel would be called by its symbol
-    name, which numba numbers per process, so a kernel loaded from another process's cache
-    can share its name with a different kernel here, and the call can land on that one
-    (measured: fused losses summed by a backward kernel, 0.0 for NaN, with two pytest workers
-    filling a fresh cache). It pickles as the kernel does, so entries stay keyed by it."""
-    copy = inline_only(kernel.py_func, **options)
+    as ``_nrt=False``), for an entry to call: compiled in the entry's own process, it is
+    inlined there. A cached kernel would be called by its symbol name, which numba numbers per
+    process, so a kernel loaded from another process's cache can share its name with a
+    different kernel here, and the call can land on that one (measured: fused losses summed by
+    a backward kernel, 0.0 for NaN, with two pytest workers filling a fresh cache). It pickles
+    as the kernel does, so entries stay keyed by it.
+
+    ``into_typing``: inlined into the entry's own numba IR (``inline="always"``) rather than by
+    LLVM, so that its body is optimised and assembled once, not once alone and again in the
+    entry (0.1 s of binary_cross_entropy_with_logits' first call). It then runs under the
+    entry's flags: only for a kernel that makes no array views per step, which numba's
+    reference counting would cost (the row losses' kernels stay ``_nrt=False`` copies)."""
+    if into_typing:
+        copy = numba.njit(inline="always", error_model="numpy", **options)(kernel.py_func)
+    else:
+        copy = inline_only(kernel.py_func, **options)
     copy.__reduce_ex__ = kernel.__reduce_ex__
     return copy
 
@@ -442,7 +452,7 @@ def make(kernel, check, arity):
         return -1, _sum(partial) / divisor
     return entry
 """
-    return _entry(source, _inlined(map_loss(f, writes).single), check, arity)
+    return _entry(source, _inlined(map_loss(f, writes).single, into_typing=True), check, arity)
 
 
 @cache

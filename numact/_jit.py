@@ -58,19 +58,22 @@ def inline_only(fn, **options):
 # vectorises the loop. Nothing else is relaxed, so NaN and inf keep their IEEE meaning.
 REASSOCIATE = {"reassoc"}
 
-# (function, typer) of the functions whose fastmath flags apply on the CPU only: their CUDA
-# build takes none (``register_cuda``).
-_CPU_FLAGS: list = []
+# (function, typer) of the functions built apart for the CPU (``_cpu_build``): their CUDA
+# build is the function itself, with no flag (``register_cuda``).
+_CPU_BUILDS: list = []
 
 
-def jit(fn=None, *, fastmath=()):
+def jit(fn=None, *, fastmath=(), cpu=None):
     """``@numba.njit`` for a scalar or row function of numact's math.
 
     The function can be called from CPU loops and from ``@cuda.jit`` kernels alike. It is
     always inlined into its caller (LLVM's alwaysinline), so that a kernel's loop sees the
     whole computation and can vectorise it. ``fastmath`` takes numba's flags, for the helpers
     whose sums may be reassociated (``REASSOCIATE``); the flags stay on those helpers' own
-    instructions when they are inlined, and apply to the CPU only (see ``_with_cpu_flags``).
+    instructions when they are inlined, and apply to the CPU only (see ``_cpu_build``).
+    ``cpu`` is a function of the same parameters (a ``jit`` one where ``fn`` calls it) that a
+    CPU build compiles in place of ``fn``: ``fn``'s case that the CPU kernels always meet, without the branches they never
+    take (numba would type and compile those at every level they are inlined into).
 
     Launchers are closures over these functions, and numba keys a cached closure by pickling
     what it closes over. A numba dispatcher pickles with a random per-process uuid and its
@@ -80,32 +83,35 @@ def jit(fn=None, *, fastmath=()):
     numba upgrade) invalidates them, where numba alone only watches the launcher's own file.
     """
     if fn is None:
-        return lambda fn: jit(fn, fastmath=fastmath)
-    if fastmath:
-        return _with_cpu_flags(fn, set(fastmath))
+        return lambda fn: jit(fn, fastmath=fastmath, cpu=cpu)
+    if fastmath or cpu is not None:
+        return _cpu_build(fn, set(fastmath), cpu or fn)
     dispatcher = inline_only(fn)
     reference = (_load, (fn.__module__, fn.__qualname__, SOURCE_STAMP))
     dispatcher.__reduce_ex__ = lambda protocol: reference
     return dispatcher
 
 
-def _with_cpu_flags(fn, fastmath: set):
-    """``fn`` as a name that compiled code calls, built with ``fastmath`` on the CPU and with
-    no flag in CUDA kernels. numba-cuda builds a CPU dispatcher for the GPU with the
-    dispatcher's own options, and there any fastmath flag turns a float32 division into an
-    approximation and lets NVVM assume no NaN and no inf; a CUDA build gains nothing from
-    reassociating a thread's sum anyway. (``fn`` called from Python runs as Python.)"""
-    namespace = {"fn": fn}
-    exec(f"def typer({', '.join(inspect.signature(fn).parameters)}):\n    return fn\n", namespace)  # noqa: S102
-    typer = namespace["typer"]
-    numba.extending.overload(fn, jit_options={**INLINED, "fastmath": fastmath})(typer)
-    _CPU_FLAGS.append((fn, typer))
+def _cpu_build(fn, fastmath: set, cpu):
+    """``fn`` as a name that compiled code calls, built from ``cpu`` with ``fastmath`` on the
+    CPU and from ``fn`` with no flag in CUDA kernels. numba-cuda builds a CPU dispatcher for
+    the GPU with the dispatcher's own options, and there any fastmath flag turns a float32
+    division into an approximation and lets NVVM assume no NaN and no inf; a CUDA build gains
+    nothing from reassociating a thread's sum anyway. (``fn`` called from Python runs as
+    Python.)"""
+    parameters = ", ".join(inspect.signature(fn).parameters)
+    # The CUDA simulator runs CUDA kernels' math as CPU builds, with CUDA's arguments: fn there.
+    namespace = {"fn": fn, "cpu": fn if numba.config.ENABLE_CUDASIM else getattr(cpu, "py_func", cpu)}
+    exec(f"def typer({parameters}):\n    return fn\n"  # noqa: S102
+         f"def cpu_typer({parameters}):\n    return cpu\n", namespace)
+    numba.extending.overload(fn, jit_options={**INLINED, "fastmath": fastmath})(namespace["cpu_typer"])
+    _CPU_BUILDS.append((fn, namespace["typer"]))
     return fn
 
 
 def register_cuda() -> None:
-    """The CUDA builds of the functions ``_with_cpu_flags`` made: no fastmath flag."""
+    """The CUDA builds of the functions ``_cpu_build`` made: the functions themselves, no flag."""
     from numba.cuda.extending import overload
 
-    for fn, typer in _CPU_FLAGS:
+    for fn, typer in _CPU_BUILDS:
         overload(fn, target="cuda")(typer)

@@ -68,10 +68,12 @@ def _typer(name):
     libm = getattr(math, name, None)
 
     def typer(x):
+        # The functions themselves, not calls of them: one level less to compile. (Their
+        # parameter is x, as numba requires of an overload's implementation.)
         if x == types.float32:
-            return lambda x: single(x)
+            return single.py_func
         if x == types.float64:
-            return lambda x: double(x)
+            return double.py_func
         return None if libm is None else lambda x: libm(x)  # integers: numba's own, as math.<name> would
 
     return typer

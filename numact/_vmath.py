@@ -518,13 +518,13 @@ def normal_pdf64(x):
 
 
 @vmath
-def sigmoid_slope32(z):
-    return sigmoid_slope_(z, SLOPE_LIMIT_32, EXP_Q_32, LN2_32, EXP_SHIFT_32)
+def sigmoid_slope32(x):
+    return sigmoid_slope_(x, SLOPE_LIMIT_32, EXP_Q_32, LN2_32, EXP_SHIFT_32)
 
 
 @vmath
-def sigmoid_slope64(z):
-    return sigmoid_slope_(z, SLOPE_LIMIT_64, EXP_Q_64, LN2_64, EXP_SHIFT_64)
+def sigmoid_slope64(x):
+    return sigmoid_slope_(x, SLOPE_LIMIT_64, EXP_Q_64, LN2_64, EXP_SHIFT_64)
 
 
 # float32 sin and cos are computed in float64 and rounded once.

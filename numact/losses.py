@@ -149,6 +149,23 @@ def nll_loss_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index):
 
 
 @jit
+def _kept_exponentials(x, e, shift, one):
+    """Σ_c e^(x_c − shift), each term kept in e (a row of x's length) and summed from there."""
+    for c in range(x.shape[0]):
+        e[c] = exp(x[c] - shift)
+    return row_sum(e)
+
+
+@jit(cpu=_kept_exponentials)  # the CPU kernels always hand a row (the gradient's or scratch)
+def _exponentials(x, e, shift, one):
+    """Σ_c e^(x_c − shift): kept in e where e is a row of x's length (``_kept_exponentials``),
+    else summed as computed (CUDA's forward, one thread a row: the same order either way)."""
+    if e.shape[0] == x.shape[0]:
+        return _kept_exponentials(x, e, shift, one)
+    return sum_exp(x, shift, one)
+
+
+@jit
 def _log_sum_exp(x, e):
     """log Σ e^x = m + log Σ e^(x − m), m the row maximum, replaced by 0 where it is −inf: a
     class of −inf adds nothing, a row of −inf gives −inf (and the loss NaN, as PyTorch's
@@ -161,12 +178,7 @@ def _log_sum_exp(x, e):
     one = like(x[0], 1)
     m = row_max(x, one)
     shift = m if m != -inf else like(m, 0)
-    if e.shape[0] == x.shape[0]:
-        for c in range(x.shape[0]):
-            e[c] = exp(x[c] - shift)
-        total = row_sum(e)
-    else:
-        total = sum_exp(x, shift, one)
+    total = _exponentials(x, e, shift, one)
     return shift + log(total), total
 
 
