@@ -63,7 +63,7 @@ REASSOCIATE = {"reassoc"}
 _CPU_BUILDS: list = []
 
 
-def jit(fn=None, *, fastmath=(), cpu=None):
+def jit(fn=None, *, fastmath=(), cpu=None, into_caller=False):
     """``@numba.njit`` for a scalar or row function of numact's math.
 
     The function can be called from CPU loops and from ``@cuda.jit`` kernels alike. It is
@@ -74,6 +74,8 @@ def jit(fn=None, *, fastmath=(), cpu=None):
     ``cpu`` is a function of the same parameters (a ``jit`` one where ``fn`` calls it) that a
     CPU build compiles in place of ``fn``: ``fn``'s case that the CPU kernels always meet, without the branches they never
     take (numba would type and compile those at every level they are inlined into).
+    ``into_caller``: inlined into the caller's numba IR (``inline="always"``) instead, for a
+    helper with a large body and few callers, whose body LLVM then optimises once less.
 
     Launchers are closures over these functions, and numba keys a cached closure by pickling
     what it closes over. A numba dispatcher pickles with a random per-process uuid and its
@@ -83,10 +85,10 @@ def jit(fn=None, *, fastmath=(), cpu=None):
     numba upgrade) invalidates them, where numba alone only watches the launcher's own file.
     """
     if fn is None:
-        return lambda fn: jit(fn, fastmath=fastmath, cpu=cpu)
+        return lambda fn: jit(fn, fastmath=fastmath, cpu=cpu, into_caller=into_caller)
     if fastmath or cpu is not None:
         return _cpu_build(fn, set(fastmath), cpu or fn)
-    dispatcher = inline_only(fn)
+    dispatcher = numba.njit(inline="always", error_model="numpy")(fn) if into_caller else inline_only(fn)
     reference = (_load, (fn.__module__, fn.__qualname__, SOURCE_STAMP))
     dispatcher.__reduce_ex__ = lambda protocol: reference
     return dispatcher

@@ -165,7 +165,7 @@ def _exponentials(x, e, shift, one):
     return sum_exp(x, shift, one)
 
 
-@jit
+@jit(into_caller=True)  # its body holds exp and log: optimised in the row function only
 def _log_sum_exp(x, e):
     """log Σ e^x = m + log Σ e^(x − m), m the row maximum, replaced by 0 where it is −inf: a
     class of −inf adds nothing, a row of −inf gives −inf (and the loss NaN, as PyTorch's
