@@ -19,7 +19,7 @@ GELU_TANH_COEFF = 0.044715
 # --- building blocks ------------------------------------------------------------------------
 
 
-@jit
+@jit(into_caller=True)  # exp and log1p: optimised in its callers only
 def log1p_exp(z):
     """log(1 + e^z) without overflow: max(z, 0) + log1p(e^−|z|)."""
     return maximum(z, like(z, 0)) + log1p(exp(-abs(z)))
