@@ -8,14 +8,13 @@ compile on first use and are cached on disk.
 
 from functools import cache, partial
 
-import numba
 import numpy as np
 from numba import njit, prange, types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
 from ._cache import keyed, on_disk
-from ._jit import INLINED, REASSOCIATE, SOURCE_STAMP, inline_only
+from ._jit import INLINED, REASSOCIATE, SOURCE_STAMP, inline_only, ir_inlined
 from ._primitives import at, store_loss_element
 
 
@@ -394,7 +393,7 @@ def _inlined(kernel, *, into_typing=False, **options):
     entry's flags: only for a kernel that makes no array views per step, which numba's
     reference counting would cost (the row losses' kernels stay ``_nrt=False`` copies)."""
     if into_typing:
-        copy = numba.njit(inline="always", error_model="numpy", **options)(kernel.py_func)
+        copy = ir_inlined(kernel.py_func, **options)
     else:
         copy = inline_only(kernel.py_func, **options)
     copy.__reduce_ex__ = kernel.__reduce_ex__

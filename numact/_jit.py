@@ -47,6 +47,13 @@ class _InlineOnly(CPUDispatcher):
         return twin(*args, **kwargs)
 
 
+def ir_inlined(fn, **options):
+    """``numba.njit(inline="always")(fn)``, with NumPy's error model: inlined into each caller's
+    numba IR, so that LLVM optimises its body once, in the caller, not alone first and again
+    there. For a few large helpers only: numba types such a body again in every caller."""
+    return numba.njit(inline="always", error_model="numpy", **options)(fn)
+
+
 def inline_only(fn, **options):
     """``numba.njit(**INLINED, **options)(fn)``, called from Python through a twin (``_InlineOnly``)."""
     dispatcher = numba.njit(**INLINED, **options)(fn)
@@ -72,10 +79,10 @@ def jit(fn=None, *, fastmath=(), cpu=None, into_caller=False):
     whose sums may be reassociated (``REASSOCIATE``); the flags stay on those helpers' own
     instructions when they are inlined, and apply to the CPU only (see ``_cpu_build``).
     ``cpu`` is a function of the same parameters (a ``jit`` one where ``fn`` calls it) that a
-    CPU build compiles in place of ``fn``: ``fn``'s case that the CPU kernels always meet, without the branches they never
-    take (numba would type and compile those at every level they are inlined into).
-    ``into_caller``: inlined into the caller's numba IR (``inline="always"``) instead, for a
-    helper with a large body and few callers, whose body LLVM then optimises once less.
+    CPU build compiles in place of ``fn``: ``fn``'s case that the CPU kernels always meet,
+    without the branches they never take (numba would type and compile those at every level
+    they are inlined into). ``into_caller``: inlined into the caller's numba IR instead
+    (``ir_inlined``), for a helper with a large body and few callers.
 
     Launchers are closures over these functions, and numba keys a cached closure by pickling
     what it closes over. A numba dispatcher pickles with a random per-process uuid and its
@@ -88,7 +95,7 @@ def jit(fn=None, *, fastmath=(), cpu=None, into_caller=False):
         return lambda fn: jit(fn, fastmath=fastmath, cpu=cpu, into_caller=into_caller)
     if fastmath or cpu is not None:
         return _cpu_build(fn, set(fastmath), cpu or fn)
-    dispatcher = numba.njit(inline="always", error_model="numpy")(fn) if into_caller else inline_only(fn)
+    dispatcher = (ir_inlined if into_caller else inline_only)(fn)
     reference = (_load, (fn.__module__, fn.__qualname__, SOURCE_STAMP))
     dispatcher.__reduce_ex__ = lambda protocol: reference
     return dispatcher

@@ -405,8 +405,8 @@ def _short_path(op: Loss, small_backward: dict):
     general path must run (which then also raises what is to be raised). Plain: NumPy arrays
     of one float32 or float64 dtype, fewer than ``_cpu.SERIAL_BELOW`` elements, no weights,
     and grad_output a number (reduction='none': no backward here). The inputs have one shape: any for the element-wise
-    losses (copied to C order where they are not: a few elements, and the entry is compiled for
-    one layout), (rows, n) C-contiguous for the others, whose target is one int64 class index (or
+    losses (raveled to 1-D C order where they are not: a few elements, and the entry is compiled
+    for one layout), (rows, n) C-contiguous for the others, whose target is one int64 class index (or
     one label) per row.
 
     A backward it computes on 1-D element-wise or 2-D class arrays also leaves in
@@ -460,10 +460,13 @@ def _short_path(op: Loss, small_backward: dict):
             if w is not None:
                 return None
         dtype, shape = a.dtype, a.shape
+        flat = True  # the entry takes the arrays as they are: 1-D C-contiguous ones, or (rows, n) ones
         if kind == "elementwise":
+            flat = len(shape) == 1 and a.flags.c_contiguous
             for b in arrays[1:]:  # (dtype objects are usually the same object: a quick test first)
                 if type(b) is not ndarray or (b.dtype is not dtype and b.dtype != dtype) or b.shape != shape:
                     return None
+                flat = flat and b.flags.c_contiguous
         elif not plain_rows(arrays, dtype, shape):
             return None
         try:
@@ -488,11 +491,8 @@ def _short_path(op: Loss, small_backward: dict):
             return None
         each = want_loss and reduction == "none"
         entry = entries[want_loss + 2 * want_grads + 4 * each] or entry_for(want_loss, want_grads, each)
-        flat = kind != "elementwise" or len(shape) == 1  # the entry takes the arrays as they are
-        if not flat:
+        if not flat:  # one layout for the entry, which each other would compile again
             arrays = [x.ravel() for x in arrays]
-        elif kind == "elementwise":  # one layout for the entry (each other would compile it again)
-            arrays = [x if x.flags.c_contiguous else x.copy() for x in arrays]
         if not want_grads:
             if not each:
                 bad, total = entry(*arrays, scale, divisor, p)

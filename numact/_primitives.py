@@ -14,6 +14,7 @@ import numba.extending
 from numba.core import types
 
 from . import _bits, _vmath
+from ._jit import INLINED
 
 # name: (float32 version, float64 version), on both targets.
 _TRANSCENDENTALS = {
@@ -94,9 +95,9 @@ def _maximum(a, b):
     return None
 
 
-numba.extending.overload(maximum, jit_options=_vmath.INLINED)(_maximum)
+numba.extending.overload(maximum, jit_options=INLINED)(_maximum)
 for _name, _primitive in _STUBS.items():
-    numba.extending.overload(_primitive, jit_options=_vmath.INLINED)(_typer(_name))
+    numba.extending.overload(_primitive, jit_options=INLINED)(_typer(_name))
 
 
 def gate(keep, g):
@@ -115,7 +116,7 @@ def _gate_cuda(keep, g):
     return lambda keep, g: g if keep else like(g, 0)
 
 
-numba.extending.overload(gate, jit_options=_vmath.INLINED)(_gate_cpu)
+numba.extending.overload(gate, jit_options=INLINED)(_gate_cpu)
 
 
 def row_max(x, sign):
@@ -173,9 +174,9 @@ def _like_typer(x, value):
     return impl
 
 
-numba.extending.overload(like, jit_options=_vmath.INLINED)(_like_typer)
-numba.extending.overload(row_max, jit_options=_vmath.INLINED)(_row_max)
-numba.extending.overload(spare, jit_options=_vmath.INLINED)(_spare_cpu)
+numba.extending.overload(like, jit_options=INLINED)(_like_typer)
+numba.extending.overload(row_max, jit_options=INLINED)(_row_max)
+numba.extending.overload(spare, jit_options=INLINED)(_spare_cpu)
 
 
 def at(a, i):
@@ -192,7 +193,7 @@ def _at_typer(a, i):
     return lambda a, i: a[i]
 
 
-numba.extending.overload(at, jit_options=_vmath.INLINED)(_at_typer)
+numba.extending.overload(at, jit_options=INLINED)(_at_typer)
 
 
 def store_loss_element(i, loss, da, db, s, losses, grad_a, grad_b, write_losses, grads):
@@ -212,7 +213,7 @@ def _store_typer(i, loss, da, db, s, losses, grad_a, grad_b, write_losses, grads
     return store_loss_element
 
 
-numba.extending.overload(store_loss_element, jit_options=_vmath.INLINED)(_store_typer)
+numba.extending.overload(store_loss_element, jit_options=INLINED)(_store_typer)
 
 
 def register_cuda() -> None:

@@ -18,7 +18,7 @@ import math
 from fractions import Fraction
 
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.extending import overload
 
 from ._bits import clear_low_bits, cos_rare, exp2i, fma, ldexp, ldexp_rounded, sin_rare, split_exponent
@@ -30,7 +30,8 @@ from ._coefficients import (ERFC_CHEBYSHEV_32, ERFC_CHEBYSHEV_64, ERFC_LIMIT_32,
 from ._jit import INLINED, inline_only
 
 # LLVM's alwaysinline: every function here ends up inside the caller's loop, where the
-# vectoriser needs it (numba's own inline="always" inlines its IR instead, at great compile cost).
+# vectoriser needs it (numba's own inline="always", for all of them, would type each body again in
+# every caller, at great compile cost; _jit.ir_inlined is for a few large helpers only).
 # No fastmath flag, contraction included: a multiply and an add fuse only where ``fma`` says so,
 # so every target computes the same roundings (LLVM for x86 and NVVM would fuse different pairs;
 # numba-cuda would also take any fastmath flag as leave to divide approximately).
