@@ -4,7 +4,7 @@
 # On a machine with an NVIDIA GPU: make test-gpu (the suite against the GPU; numact doctor first).
 # Optional third step: make warmup (every CPU kernel compiled into the cache now).
 # More: make asv (a quick asv pass, published as HTML), make bench-startup (first-call times),
-# make bench-pytest (micro-benchmarks),
+# make bench-pytest (micro-benchmarks), make docs (the documentation site, site/),
 # make bench-torch (a training step with numact.torch), make bench-dask (numact on a dask.distributed
 # cluster over 32 GB of logits, more than this machine's memory), make ulp (the accuracy table of the CPU math core, docs/ulp.md).
 PYTHON ?= python3
@@ -12,12 +12,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-cpu test-cpu-other test-cuda test-gpu fuzz bench warmup bench-startup bench-torch bench-dask asv asv-history bench-pytest ulp clean
+.PHONY: test test-cpu test-cpu-other test-cuda test-gpu fuzz bench warmup bench-startup bench-torch bench-dask asv asv-history bench-pytest docs docs-serve ulp clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python -m pip install -q -e '.[test,bench,docs]'
 	touch $(STAMP)
 
 # The simulator's run is one process, bound by Python threads: it runs beside the two CPU runs
@@ -117,6 +117,16 @@ bench-torch: $(STAMP)
 # lazily: cross_entropy_forward_backward and gelu (numact/bench/dask_memory.py; ARGS="--gb 4" for less).
 bench-dask: $(STAMP)
 	$(BIN)/python -m numact.bench.dask_memory $(ARGS)
+
+# The documentation site into site/ (mkdocs.yml): the operator pages, the gallery's figures
+# (computed by numact, with torch's curves) and the speed tables are generated as it is built;
+# --strict, so a broken link, a missing page or a docstring mkdocstrings cannot read fails it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The site at http://127.0.0.1:8000, rebuilt on every change.
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 ulp: $(STAMP)
 	$(BIN)/python -m numact.bench.ulp docs/ulp.md

@@ -129,7 +129,7 @@ def _docstring(op: Activation, backward: bool) -> str:
     example = ""
     if call and op.kind != "channelwise" and not backward:
         example = (
-            "\nExample:\n    >>> import numpy as np, numact\n"
+            "\nExamples:\n    >>> import numpy as np, numact\n"
             f"    >>> y = {call.replace('(x)', '(np.linspace(-3, 3, 7, dtype=np.float32))')}\n"
         )
     out = (
@@ -168,7 +168,7 @@ def _loss_example(op: Loss) -> str:
     examples = _EXAMPLE_ARRAYS[op.kind]
     target = "np.array([1.0, -1.0])" if op.name == "margin_ranking_loss" else examples.get("target")
     arrays = ", ".join(target if a == "target" else examples[a] for a in op.arrays)
-    return f"\nExample:\n    >>> import numpy as np, numact\n    >>> loss = numact.{op.name}({arrays})\n"
+    return f"\nExamples:\n    >>> import numpy as np, numact\n    >>> loss = numact.{op.name}({arrays})\n"
 
 
 def _loss_docstring(op: Loss, suffix: str) -> str:
@@ -191,8 +191,8 @@ def _loss_docstring(op: Loss, suffix: str) -> str:
     if suffix != "_forward_backward":
         params += "    out: optional array to write the result into (backward: one per input)\n"
     return (
-        f"{head}\n\nPyTorch reference: ``{op.reference}``.\n\nArrays: {', '.join(op.arrays)}.\n"
-        f"Parameters:\n{params}\nReturns {returns}. The result's dtype is the inputs' (float16 is "
+        f"{head}\n\nPyTorch reference: ``{op.reference}``.\n\nArrays (positional): {', '.join(op.arrays)}.\n"
+        f"\nParameters:\n{params}\nReturns {returns}. The result's dtype is the inputs' (float16 is "
         "computed in float32); reductions sum in float64.\n" + (_loss_example(op) if not suffix else "")
     )
 

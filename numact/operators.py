@@ -20,6 +20,12 @@ from . import losses as l
 
 REQUIRED = object()
 
+# The bound every operator's forward and gradients are held to, as (relative, absolute) error
+# from PyTorch's float64 result: float32 within 1e-5 relative or 1e-6 absolute, float64 within
+# 1e-10 relative or 1e-14 absolute. Where torch's own result in that dtype misses the bound,
+# numact's may be up to 4× torch's error (tests/support.py, assert_close).
+ACCURACY = {np.float32: (1e-5, 1e-6), np.float64: (1e-10, 1e-14)}
+
 
 @dataclass(frozen=True)
 class Param:
@@ -361,7 +367,7 @@ OPERATORS = {op.name: op for op in ACTIVATIONS + LOSSES}
 
 
 def markdown_table() -> str:
-    """The README's operator table."""
+    """The operator table in markdown (README, the site's home and design pages)."""
     rows = ["| operator | forward | parameters (defaults) | torch reference |", "|---|---|---|---|"]
     for op in ACTIVATIONS:
         params = ", ".join(
@@ -376,7 +382,7 @@ def markdown_table() -> str:
 
 
 def loss_markdown_table() -> str:
-    """The README's table of losses."""
+    """The table of losses in markdown (README, the site's home and design pages)."""
     rows = ["| loss | per-element loss | arrays | keyword parameters (defaults) | torch reference |",
             "|---|---|---|---|---|"]
     for op in LOSSES:

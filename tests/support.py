@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import numact
-from numact.operators import ACTIVATIONS
+from numact.operators import ACCURACY, ACTIVATIONS
 
 SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"  # make test: CUDA under Numba's simulator
 GPU = os.environ.get("NUMACT_TEST_GPU") == "1"  # make test-gpu: CUDA on a real GPU
@@ -15,8 +15,7 @@ if SIMULATOR and GPU:
     raise RuntimeError("NUMBA_ENABLE_CUDASIM=1 and NUMACT_TEST_GPU=1: choose the simulator or the GPU")
 TARGET = "cuda" if SIMULATOR or GPU else "cpu"
 
-# float32: within 1e-5 relative or 1e-6 absolute of the float64 truth; float64: within 1e-10.
-TOLERANCE = {np.float32: (1e-5, 1e-6), np.float64: (1e-10, 1e-14)}
+TOLERANCE = ACCURACY  # the operator table's bound, (relative, absolute), per dtype
 
 # Where PyTorch's float64 kernel itself rounds like float32, its float64 result is only that good:
 # hardsigmoid_backward multiplies by 1.0f/6.0f, a float32 constant (numact divides by 6).
@@ -158,7 +157,7 @@ def assert_close(ours, truth, torch_low, dtype, what, x=None):
 # sum (the softmax family, the class and vector losses, reductions) is within this many units of
 # 2^-53 per element of the row, of the row's largest magnitude, of the CPU's result. float32
 # results round the float64 sum once and come out the CPU's bits but where the sum lies within
-# 2^-53 of a float32 rounding boundary. Everything else is the CPU's bits (README: The GPU).
+# 2^-53 of a float32 rounding boundary. Everything else is the CPU's bits (docs/gpu.md).
 SUM_ORDER_ULPS = 4
 
 

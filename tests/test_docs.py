@@ -1,13 +1,17 @@
-"""The README's tables are the operator table and docs/ulp.md's accuracy table."""
+"""README: short, its tables the operator table's and the benchmark JSON's, its links alive;
+the docstrings' examples run; the accuracy page shows docs/ulp.md."""
 
 import doctest
+import json
 import pathlib
+import re
 
 import pytest
 
 import numact
 
 from numact.bench import ulp
+from numact.bench.cli import summary_table
 from numact.operators import loss_markdown_table, markdown_table
 
 pytestmark = pytest.mark.cpu_only
@@ -28,7 +32,22 @@ def test_every_docstring_example_runs():
     assert runner.tries > 20 and runner.failures == 0
 
 
-def test_the_readme_shows_the_accuracy_table_of_docs_ulp():
+def test_the_accuracy_page_shows_the_table_of_docs_ulp():
     root = pathlib.Path(__file__).parents[1]
     table = [line for line in (root / "docs" / "ulp.md").read_text().splitlines() if line.startswith("|")]
-    assert len(table) == 2 + len(ulp.FUNCTIONS) and "\n".join(table) in (root / "README.md").read_text()
+    assert len(table) == 2 + len(ulp.FUNCTIONS)
+    assert '--8<-- "docs/ulp.md:3:"' in (root / "docs" / "accuracy.md").read_text().splitlines()
+
+
+def test_the_readme_is_short_and_its_links_lead_to_pages():
+    root = pathlib.Path(__file__).parents[1]
+    readme = (root / "README.md").read_text()
+    assert len(readme.encode()) < 12 * 1024
+    links = re.findall(r"\]\((docs/[^)#]+)", readme)
+    assert len(links) > 10 and all((root / link).is_file() for link in links), links
+
+
+def test_the_readme_speed_table_is_the_benchmark_json_of_docs_data():
+    root = pathlib.Path(__file__).parents[1]
+    runs = [json.loads(path.read_text()) for path in sorted((root / "docs" / "data").glob("cpu-*.json"))]
+    assert len(runs) == 2 and summary_table(runs) in (root / "README.md").read_text()

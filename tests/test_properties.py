@@ -261,7 +261,7 @@ def loss_arrays(data, case, dtype):
             else:
                 arrays[name] = values(dtype, shape, data, -20, 20)
                 # Within half the float maximum: numact's gradients, such as mse's 2(x − y)·g/n,
-                # overflow to ±inf where 2(x − y) does; torch scales first (README says so).
+                # overflow to ±inf where 2(x − y) does; torch scales first (docs/operators/contract.md says so).
                 limit = np.finfo(dtype).max / 4
                 a = arrays[name]
                 with np.errstate(invalid="ignore"):

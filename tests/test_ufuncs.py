@@ -10,7 +10,7 @@ import numact
 import numact.ufuncs as nu
 from numact.operators import ACTIVATIONS, LOSSES, param_cases
 
-pytestmark = pytest.mark.cpu_only  # the CPU target's ufuncs (numba's CUDA ufuncs: README)
+pytestmark = pytest.mark.cpu_only  # the CPU target's ufuncs (numba's CUDA ufuncs: docs/integrations/ufuncs.md)
 
 UFUNC_ACTIVATIONS = [op for op in ACTIVATIONS if op.kind in ("elementwise", "channelwise")]
 ELEMENTWISE_LOSSES = [op for op in LOSSES if op.kind == "elementwise"]

@@ -246,7 +246,7 @@ def run(args) -> dict:
         "torch": __import__("torch").__version__ if with_torch else None,
         "threads": threads, "dtype": args.dtype, "size": args.size, "rows": args.rows,
         "memory": "reused memory" if reused else "fresh pages", "kernels_alone": args.kernels_alone,
-        "cpu": _cpu_name(),
+        "cpu": _cpu_name(), "measured": time.strftime("%Y-%m-%d"),
         "copy_gb_per_s": copy_rate / 1e9, "results": rows, "small": small,
     }
 
@@ -307,33 +307,66 @@ def summary(result) -> list[str]:
     return lines
 
 
-def print_report(result) -> None:
+def summary_table(runs: list[dict]) -> str:
+    """One markdown table of several runs' headline figures (README's and the site's speed
+    table), a column per run: its regime, CPU, dtype and size head the column."""
+    activations = _activation_names()
+
+    def figures(result):
+        act = [r for r in result["results"] if r["op"] in activations]
+        forward = [r for r in act if r["step"] == "forward"]
+        fused = [r["vs_torch"] for r in result["results"] if r["op"] == "cross_entropy" and r["step"] == "fused"]
+        small = result["small"]
+        return [
+            f"{geomean(r['vs_torch'] for r in act):.2f}×",
+            f"{sum(r['vs_torch'] < 1 for r in act)} of {len(act)}",
+            f"{geomean(r['vs_numpy'] for r in forward):.2f}×",
+            f"{fused[0]:.2f}×" if fused else "–",
+            f"{statistics.median(r['roofline'] for r in result['results']):.0%}",
+            f"{sum(r['numpy_s'] >= r['numact_s'] for r in small)} of {len(small)}" if small else "–",
+        ]
+
+    names = ["activations vs torch, geometric mean", "activation passes slower than torch",
+             "activation forwards vs NumPy, geometric mean", "cross_entropy_forward_backward vs torch",
+             "median operator, fraction of np.copyto's bandwidth",
+             f"at {SMALL:,} elements, passes at least as fast as NumPy"]
+    heads = [("kernels alone" if r.get("kernels_alone") else "default (each call allocates)") for r in runs]
+    columns = [figures(r) for r in runs]
+    lines = ["| | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(runs)]
+    lines += [f"| {name} | " + " | ".join(column[i] for column in columns) + " |" for i, name in enumerate(names)]
+    return "\n".join(lines)
+
+
+def report_lines(result, bullet: str = "") -> list[str]:
+    """The report as markdown lines: the header, the tables and the summary (each summary line
+    after ``bullet``)."""
     torch = result["torch"]
     size = (f"{result['size']:,} elements ({result['rows']:,} × 1000 logits for the class losses)"
             if result["results"] else f"{SMALL:,} elements only")
-    print(f"numact {result['numact']} (numba {result['numba']}), torch {torch or 'not installed'}: "
-          f"{result['dtype']}, {size}, {result['threads']} thread{'s' if result['threads'] != 1 else ''}, "
-          f"medians after warm-up, outputs in {result.get('memory', 'fresh pages')}"
-          + (", activations into preallocated outputs (kernels alone; * torch allocates: no out variant)"
-             if result.get("kernels_alone") else "") + f"\nCPU: {result.get('cpu', 'unknown')}\n")
+    lines = [f"numact {result['numact']} (numba {result['numba']}), torch {torch or 'not installed'}: "
+             f"{result['dtype']}, {size}, {result['threads']} thread{'s' if result['threads'] != 1 else ''}, "
+             f"medians after warm-up, outputs in {result.get('memory', 'fresh pages')}"
+             + (", activations into preallocated outputs (kernels alone; * torch allocates: no out variant)"
+                if result.get("kernels_alone") else ""), f"CPU: {result.get('cpu', 'unknown')}", ""]
     if result["results"]:
-        print("| operator | pass | numact ms | GB/s | roofline | NumPy ms | vs NumPy | torch ms | vs torch |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        lines += ["| operator | pass | numact ms | GB/s | roofline | NumPy ms | vs NumPy | torch ms | vs torch |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result["results"]:
         mark = "*" if result.get("kernels_alone") and r.get("torch_allocates") and r["op"] in _activation_names() else ""
         t = (f"{r['torch_s'] * 1e3:.2f}{mark} | {r['vs_torch']:.2f}×" if r["torch_s"] else "– | –")
-        print(f"| {r['op']} | {r['step']} | {r['numact_s'] * 1e3:.2f} | {r['gb_per_s']:.1f} | "
-              f"{r['roofline']:.0%} | {r['numpy_s'] * 1e3:.2f} | {r['vs_numpy']:.2f}× | {t} |")
+        lines.append(f"| {r['op']} | {r['step']} | {r['numact_s'] * 1e3:.2f} | {r['gb_per_s']:.1f} | "
+                     f"{r['roofline']:.0%} | {r['numpy_s'] * 1e3:.2f} | {r['vs_numpy']:.2f}× | {t} |")
     if result["small"]:
-        print(f"\nAt {SMALL:,} elements (call overhead included)\n")
-        print("| operator | pass | numact µs | NumPy µs | vs NumPy |")
-        print("|---|---|---:|---:|---:|")
+        lines += ["", f"At {SMALL:,} elements (call overhead included)", "",
+                  "| operator | pass | numact µs | NumPy µs | vs NumPy |", "|---|---|---:|---:|---:|"]
         for r in result["small"]:
-            print(f"| {r['op']} | {r['step']} | {r['numact_s'] * 1e6:.1f} | {r['numpy_s'] * 1e6:.1f} | "
-                  f"{r['numpy_s'] / r['numact_s']:.2f}× |")
-    print()
-    for line in summary(result):
-        print(line)
+            lines.append(f"| {r['op']} | {r['step']} | {r['numact_s'] * 1e6:.1f} | {r['numpy_s'] * 1e6:.1f} | "
+                         f"{r['numpy_s'] / r['numact_s']:.2f}× |")
+    return lines + [""] + [bullet + line for line in summary(result)]
+
+
+def print_report(result) -> None:
+    print("\n".join(report_lines(result)))
 
 
 if __name__ == "__main__":

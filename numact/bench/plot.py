@@ -26,5 +26,5 @@ def plot(result, path: str) -> None:
                  f"{result['threads']} threads", fontsize=10)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, format="png", dpi=110)
     plt.close(fig)

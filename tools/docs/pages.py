@@ -1,0 +1,195 @@
+"""The site's generated markdown: every operator's section (from the operator table and the
+public functions' signatures), the gallery, and the speed tables (from benchmark JSON).
+
+Pages hold placeholders, ``<!-- numact:NAME -->`` on a line of their own; ``expand`` puts the
+markdown of ``BLOCKS[NAME]`` there. Nothing here repeats what the table or a docstring says.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import pathlib
+import re
+
+import numpy as np
+
+import numact
+from numact.bench.cli import report_lines, summary_table
+from numact.operators import ACCURACY, ACTIVATIONS, LOSSES, REQUIRED, loss_markdown_table, markdown_table
+
+PLACEHOLDER = re.compile(r"^<!-- numact:([\w-]+) -->$", re.M)
+DATA = pathlib.Path(__file__).resolve().parents[2] / "docs" / "data"
+
+FAMILIES = {
+    "activations": [op for op in ACTIVATIONS if op.kind != "rowwise"],
+    "row-functions": [op for op in ACTIVATIONS if op.kind == "rowwise"],
+    "losses": list(LOSSES),
+}
+
+
+def family_of(name: str) -> str:
+    return next(family for family, ops in FAMILIES.items() if any(op.name == name for op in ops))
+
+
+def _accuracy(measured: float | None) -> str:
+    (r32, a32), (r64, a64) = ACCURACY[np.float32], ACCURACY[np.float64]
+    text = (f"float32 within {r32:g} relative or {a32:g} absolute of PyTorch's float64 result, "
+            f"float64 within {r64:g} relative or {a64:g} absolute (or at most 4× torch's own error "
+            "in that dtype where torch's misses that)")
+    if measured is not None:
+        text += f"; measured when this site was built, over the gallery's figure in float64: largest \\|numact − torch\\| {measured:.1e}"
+    return text
+
+
+def _signature(name: str) -> str:
+    return f"`numact.{name}{inspect.signature(getattr(numact, name))}`"
+
+
+def _param_rows(op) -> str:
+    rows = []
+    for p in op.params:
+        default = "required" if p.default is REQUIRED else f"`{p.default!r}`"
+        rows.append(f"`{p.name}` (default {default}, example `{p.example!r}`)")
+    if op.kind == "rowwise":
+        rows.append("`axis` (default `-1`; torch's `dim`)")
+    if op.kind == "channelwise":
+        rows.append("`weight`: an array of 1 value or one per channel (axis 1)")
+    for w in getattr(op, "weights", ()):
+        rows.append(f"`{w}`: optional array (default `None`)")
+    if hasattr(op, "reductions"):
+        rows.append("`reduction`: " + " \\| ".join(f"`{r!r}`" for r in op.reductions)
+                    + f" (default `{op.reductions[0]!r}`)")
+    return "<br>".join(rows) or "none"
+
+
+def operator_section(op, figure) -> str:
+    """One operator: what it computes, its parameters, reference, accuracy, figure, API."""
+    is_loss = op in LOSSES
+    names = [op.name, f"{op.name}_backward"] + ([f"{op.name}_forward_backward"] if is_loss else [])
+    reference = f"`{op.reference}`" + (" (its parameters and arrays as keywords and positions)" if is_loss else "")
+    lines = [
+        f"## {op.name}", "", op.summary, "",
+        f"| | `{op.name}` |", "|---|---|",
+        f"| {'per-element loss' if is_loss else 'forward'} | {op.formula.replace('|', chr(92) + '|')} |",
+        f"| derivative | {op.derivative.replace('|', chr(92) + '|')} |",
+    ]
+    if is_loss:
+        lines.append(f"| arrays | {', '.join(f'`{a}`' for a in op.arrays)} (positional) |")
+    lines += [
+        f"| parameters (PyTorch's names and defaults) | {_param_rows(op)} |",
+        f"| PyTorch reference | {reference} |",
+        f"| accuracy | {_accuracy(figure.max_difference if figure else None)} |",
+        f"| functions | {'<br>'.join(_signature(n) for n in names)} |",
+        "",
+    ]
+    if figure is not None:
+        lines += [f"![{op.name}: {figure.caption}](../gallery/{op.name}.png)", "",
+                  f"*{figure.caption}. Computed by numact when this site was built; "
+                  "PyTorch's curve dotted.*", ""]
+    for n in names:
+        lines += [f"::: numact.{n}", "    options:", "      heading_level: 3", "      show_root_heading: true",
+                  "      show_root_full_path: true", ""]
+    return "\n".join(lines)
+
+
+def operators_page(family: str, figures: dict) -> str:
+    return "\n".join(operator_section(op, figures.get(op.name)) for op in FAMILIES[family])
+
+
+def gallery(figures: dict) -> str:
+    titles = {"activations": "Activations", "row-functions": "Row functions (along an axis)", "losses": "Losses"}
+    lines = []
+    for family, ops in FAMILIES.items():
+        lines += [f"## {titles[family]}", ""]
+        for op in ops:
+            fig = figures[op.name]
+            lines += [f"### {op.name}", "", f"![{op.name}: {fig.caption}](gallery/{op.name}.png)", "",
+                      f"*{fig.caption}.* [The operator](operators/{family}.md#{op.name}).", ""]
+    return "\n".join(lines)
+
+
+# --- speed: tables and charts from benchmark JSON ----------------------------------------------
+
+def cpu_runs() -> list[tuple[str, dict]]:
+    """The CPU benchmark JSON files (``numact bench --json``) in docs/data, by file stem."""
+    return [(path.stem, json.loads(path.read_text())) for path in sorted(DATA.glob("cpu-*.json"))]
+
+
+def gpu_runs() -> list[tuple[str, dict]]:
+    return [(path.stem, json.loads(path.read_text())) for path in sorted(DATA.glob("gpu-*.json"))]
+
+
+def cpu_speed(charts: dict) -> str:
+    lines = []
+    for stem, result in cpu_runs():
+        regime = "kernels alone (both sides write into preallocated outputs)" if result.get("kernels_alone") \
+            else "default (each call allocates its result)"
+        lines += [f"### {regime}", "", f"From `docs/data/{stem}.json` ({result.get('measured', 'date not recorded')}).",
+                  "", f"![speed-ups, {regime}](speed/{stem}.png)", "", "```text" if False else ""]
+        lines += report_lines(result, bullet="- ")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def speed_summary() -> str:
+    """The runs' headline figures in one table, after the machine and settings they share."""
+    runs = [result for _, result in cpu_runs()]
+    first = runs[0]
+    return (f"{first['dtype']}, {first['size']:,} elements ({first['rows']:,} × 1000 logits), {first['threads']} threads, "
+            f"torch {first['torch']}, numba {first['numba']}; CPU: {first['cpu']}; measured {first.get('measured', '')}.\n\n"
+            + summary_table(runs))
+
+
+def gpu_speed(charts: dict) -> str:
+    lines = []
+    for stem, run in gpu_runs():
+        lines += [f"### {run['machine']}, {run['date']}, at {run['commit']}", "", run["note"], "",
+                  f"![numact and torch on {run['machine']}](speed/{stem}.png)", "",
+                  f"From `docs/data/{stem}.json`; device-to-device copy {run['copy_tb_per_s']} TB/s. "
+                  f"{run['dtype']}, {run['size']:,} elements; source: {run['source']}.", "",
+                  "| pass | numact, out= given, ms | numact, allocating, ms | torch ms | vs torch |",
+                  "|---|---:|---:|---:|---:|"]
+        for r in run["results"]:
+            alloc = f"{r['numact_alloc_ms']:.3f}" if r.get("numact_alloc_ms") else "–"
+            lines.append(f"| {r['pass']} | {r['numact_ms']:.3f} | {alloc} | {r['torch_ms']:.3f} | "
+                         f"{r['torch_ms'] / r['numact_ms']:.2f}× |")
+        lines.append("")
+    return "\n".join(lines) if lines else "No GPU benchmark JSON in docs/data yet."
+
+
+def gpu_chart(run: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = run["results"]
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(rows) + 1.4), layout="constrained")
+    ax.barh(range(len(rows)), [r["torch_ms"] / r["numact_ms"] for r in rows], color="#e6550d")
+    ax.axvline(1, color="black", lw=1)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(rows)), [r["pass"] for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("numact's speed-up over torch (right of the line is faster)")
+    ax.set_title(f"{run['machine']}, {run['date']}, numact at {run['commit']}", fontsize=9)
+    fig.savefig(path, format="png", dpi=90)
+    plt.close(fig)
+
+
+BLOCKS = {
+    "activations": lambda figures: operators_page("activations", figures),
+    "row-functions": lambda figures: operators_page("row-functions", figures),
+    "losses": lambda figures: operators_page("losses", figures),
+    "gallery": gallery,
+    "table-activations": lambda figures: markdown_table(),
+    "table-losses": lambda figures: loss_markdown_table(),
+    "speed-summary": lambda figures: speed_summary(),
+    "speed-cpu": cpu_speed,
+    "speed-gpu": gpu_speed,
+}
+
+
+def expand(markdown: str, figures: dict) -> str:
+    """The page with every placeholder replaced by its generated markdown."""
+    return PLACEHOLDER.sub(lambda m: BLOCKS[m.group(1)](figures), markdown)
