@@ -43,8 +43,26 @@ def on_files(files, config):
         chart = io.BytesIO()
         pages.gpu_chart(run, chart)
         files.append(File.generated(config, f"speed/{stem}.png", content=chart.getvalue()))
+    files.append(File.generated(config, "examples/siren.png", content=_siren_figure()))
+    if pages.ASV_HTML.is_dir():  # make asv's dashboard, published into the site as it is
+        for path in sorted(p for p in pages.ASV_HTML.rglob("*") if p.is_file()):
+            files.append(File.generated(config, f"asv/{path.relative_to(pages.ASV_HTML).as_posix()}", abs_src_path=str(path)))
     log.info(f"numact: {len(_figures)} figures and the speed charts in {time.perf_counter() - start:.1f} s")
     return files
+
+
+def _siren_figure() -> bytes:
+    """examples/siren.py's figure, the example run as it is (300 steps)."""
+    import importlib.util
+    import tempfile
+
+    spec = importlib.util.spec_from_file_location("siren_example", pages.ROOT / "examples" / "siren.py")
+    siren = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(siren)
+    with tempfile.TemporaryDirectory() as folder:
+        out = pathlib.Path(folder) / "siren.png"
+        siren.main(["--steps", "300", "--out", str(out)])
+        return out.read_bytes()
 
 
 def on_page_markdown(markdown, page, config, files):

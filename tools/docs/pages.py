@@ -19,7 +19,9 @@ from numact.bench.cli import report_lines, summary_table
 from numact.operators import ACCURACY, ACTIVATIONS, LOSSES, REQUIRED, loss_markdown_table, markdown_table
 
 PLACEHOLDER = re.compile(r"^<!-- numact:([\w-]+) -->$", re.M)
-DATA = pathlib.Path(__file__).resolve().parents[2] / "docs" / "data"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DATA = ROOT / "docs" / "data"
+ASV_HTML = ROOT / ".asv" / "html"  # make asv's dashboard
 
 FAMILIES = {
     "activations": [op for op in ACTIVATIONS if op.kind != "rowwise"],
@@ -177,7 +179,16 @@ def gpu_chart(run: dict, path) -> None:
     plt.close(fig)
 
 
+def asv_link() -> str:
+    if (ASV_HTML / "index.html").is_file():
+        return ("[The asv dashboard](asv/index.html) (as `make asv` last published it when this site was built): "
+                "each benchmark's time against the commits measured, numact's suites beside NumPy's.")
+    return ("The asv dashboard is not in this build: `make asv` (or `make asv-history`) publishes it to "
+            "`.asv/html`, and the next `make docs` puts it into the site, linked here; `.venv/bin/asv preview` serves it alone.")
+
+
 BLOCKS = {
+    "asv": lambda figures: asv_link(),
     "activations": lambda figures: operators_page("activations", figures),
     "row-functions": lambda figures: operators_page("row-functions", figures),
     "losses": lambda figures: operators_page("losses", figures),
