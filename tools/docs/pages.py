@@ -182,7 +182,8 @@ def gpu_chart(run: dict, path) -> None:
 def asv_link() -> str:
     if (ASV_HTML / "index.html").is_file():
         return ("[The asv dashboard](asv/index.html) (as `make asv` last published it when this site was built): "
-                "each benchmark's time against the commits measured, numact's suites beside NumPy's.")
+                "each benchmark's time against the commits measured, numact's suites beside NumPy's. asv's page "
+                "loads jQuery, flot and Bootstrap from public CDNs, so it needs a network connection to draw.")
     return ("The asv dashboard is not in this build: `make asv` (or `make asv-history`) publishes it to "
             "`.asv/html`, and the next `make docs` puts it into the site, linked here; `.venv/bin/asv preview` serves it alone.")
 
