@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from numact.operators import ACCURACY, OPERATORS
+from support import TORCH_FLOAT64_ROUNDING
 
 pytestmark = pytest.mark.cpu_only
 
@@ -53,10 +54,10 @@ def test_every_operator_has_a_section_and_a_figure(site):
 def test_the_figures_are_numacts_within_the_tables_accuracy_of_torch(site):
     figures = json.loads((site / "gallery" / "figures.json").read_text())
     rtol, atol = ACCURACY[np.float64]
-    # hardsigmoid: torch's float64 kernel multiplies by 1.0f/6.0f, float32's sixth (tests/support.py)
-    bound = {"hardsigmoid": 1e-7}
     for name, figure in figures.items():
-        assert figure["max_difference"] <= bound.get(name, 1e3 * atol), name
+        # the figures' values stay below 20 in magnitude; torch's float64 may round like float32
+        rounding = max(rtol, TORCH_FLOAT64_ROUNDING.get(f"{name}_backward", 0.0))
+        assert figure["max_difference"] <= atol + 20 * rounding, name
 
 
 def test_the_speed_page_names_its_machines(site):

@@ -280,50 +280,59 @@ def _activation_names() -> set:
     return {op.name for op in ACTIVATIONS}
 
 
-def summary(result) -> list[str]:
-    """The targets of the speed issue, each with its measured figure."""
+def headline(result) -> dict:
+    """The figures a run is judged by, for the summary lines and the summary table: the
+    activations' rows (``act``) and forward rows, cross_entropy's fused row, the median
+    fraction of the copy bandwidth, and the 1,000-element rows' speed-ups over NumPy."""
     activations = _activation_names()
     act = [r for r in result["results"] if r["op"] in activations]
+    with_torch = bool(act) and bool(act[0]["vs_torch"])
+    return {
+        "act": act if with_torch else [],
+        "forward": [r for r in act if r["step"] == "forward"],
+        "fused": next((r for r in result["results"]
+                       if r["op"] == "cross_entropy" and r["step"] == "fused" and r["vs_torch"]), None),
+        "roofline": statistics.median(r["roofline"] for r in result["results"]) if result["results"] else None,
+        "small": [(r, r["numpy_s"] / r["numact_s"]) for r in result["small"]],
+    }
+
+
+def summary(result) -> list[str]:
+    """The targets of the speed issue, each with its measured figure."""
+    h = headline(result)
     lines = []
-    if act and act[0]["vs_torch"]:
-        worst = min(act, key=lambda r: r["vs_torch"])
-        lines.append(f"activations vs torch: geometric mean {geomean(r['vs_torch'] for r in act):.2f}×, "
+    if h["act"]:
+        worst = min(h["act"], key=lambda r: r["vs_torch"])
+        lines.append(f"activations vs torch: geometric mean {geomean(r['vs_torch'] for r in h['act']):.2f}×, "
                      f"slowest {worst['op']} {worst['step']} {worst['vs_torch']:.2f}×")
-    forward = [r for r in act if r["step"] == "forward"]
-    if forward:
-        worst = min(forward, key=lambda r: r["vs_numpy"])
+    if h["forward"]:
+        worst = min(h["forward"], key=lambda r: r["vs_numpy"])
         lines.append(f"activation forwards vs NumPy: geometric mean "
-                     f"{geomean(r['vs_numpy'] for r in forward):.2f}×, slowest {worst['op']} {worst['vs_numpy']:.2f}×")
-    if result["results"]:
-        lines.append(f"median operator at {statistics.median(r['roofline'] for r in result['results']):.0%} "
-                     f"of the copy bandwidth ({result['copy_gb_per_s']:.1f} GB/s)")
-    for r in result["results"]:
-        if r["op"] == "cross_entropy" and r["step"] == "fused" and r["vs_torch"]:
-            lines.append(f"cross_entropy_forward_backward vs torch forward + backward: {r['vs_torch']:.2f}×")
-    if result["small"]:
-        worst = min(result["small"], key=lambda r: r["numpy_s"] / r["numact_s"])
+                     f"{geomean(r['vs_numpy'] for r in h['forward']):.2f}×, slowest {worst['op']} {worst['vs_numpy']:.2f}×")
+    if h["roofline"] is not None:
+        lines.append(f"median operator at {h['roofline']:.0%} of the copy bandwidth ({result['copy_gb_per_s']:.1f} GB/s)")
+    if h["fused"]:
+        lines.append(f"cross_entropy_forward_backward vs torch forward + backward: {h['fused']['vs_torch']:.2f}×")
+    if h["small"]:
+        worst, speed_up = min(h["small"], key=lambda pair: pair[1])
         lines.append(f"at {SMALL:,} elements: slowest vs NumPy {worst['op']} {worst['step']} "
-                     f"{worst['numpy_s'] / worst['numact_s']:.2f}× ({worst['numact_s'] * 1e6:.1f} µs)")
+                     f"{speed_up:.2f}× ({worst['numact_s'] * 1e6:.1f} µs)")
     return lines
 
 
 def summary_table(runs: list[dict]) -> str:
     """One markdown table of several runs' headline figures (README's and the site's speed
-    table), a column per run: its regime, CPU, dtype and size head the column."""
-    activations = _activation_names()
+    table), a column per run, headed by its regime; the text around it names the machine."""
 
-    def figures(result):
-        act = [r for r in result["results"] if r["op"] in activations]
-        forward = [r for r in act if r["step"] == "forward"]
-        fused = [r["vs_torch"] for r in result["results"] if r["op"] == "cross_entropy" and r["step"] == "fused"]
-        small = result["small"]
+    def cells(result):
+        h = headline(result)
         return [
-            f"{geomean(r['vs_torch'] for r in act):.2f}×",
-            f"{sum(r['vs_torch'] < 1 for r in act)} of {len(act)}",
-            f"{geomean(r['vs_numpy'] for r in forward):.2f}×",
-            f"{fused[0]:.2f}×" if fused else "–",
-            f"{statistics.median(r['roofline'] for r in result['results']):.0%}",
-            f"{sum(r['numpy_s'] >= r['numact_s'] for r in small)} of {len(small)}" if small else "–",
+            f"{geomean(r['vs_torch'] for r in h['act']):.2f}×" if h["act"] else "–",
+            f"{sum(r['vs_torch'] < 1 for r in h['act'])} of {len(h['act'])}" if h["act"] else "–",
+            f"{geomean(r['vs_numpy'] for r in h['forward']):.2f}×" if h["forward"] else "–",
+            f"{h['fused']['vs_torch']:.2f}×" if h["fused"] else "–",
+            f"{h['roofline']:.0%}" if h["roofline"] is not None else "–",
+            f"{sum(up >= 1 for _, up in h['small'])} of {len(h['small'])}" if h["small"] else "–",
         ]
 
     names = ["activations vs torch, geometric mean", "activation passes slower than torch",
@@ -331,7 +340,7 @@ def summary_table(runs: list[dict]) -> str:
              "median operator, fraction of np.copyto's bandwidth",
              f"at {SMALL:,} elements, passes at least as fast as NumPy"]
     heads = [("kernels alone" if r.get("kernels_alone") else "default (each call allocates)") for r in runs]
-    columns = [figures(r) for r in runs]
+    columns = [cells(r) for r in runs]
     lines = ["| | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(runs)]
     lines += [f"| {name} | " + " | ".join(column[i] for column in columns) + " |" for i, name in enumerate(names)]
     return "\n".join(lines)

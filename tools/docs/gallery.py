@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import math
-import warnings
 from dataclasses import dataclass
 
 import matplotlib
@@ -23,10 +22,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
 import numact  # noqa: E402
+from numact.bench import torch_baselines  # noqa: E402
 from numact.operators import ACTIVATIONS, LOSSES, param_cases  # noqa: E402
 
 POINTS = 801
@@ -53,7 +50,8 @@ def _x_range(name: str, params: dict) -> tuple[float, float]:
 
 
 def _label(params: dict) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in params.items()) or "no parameters"
+    return ", ".join(f"{k}={v.tolist()[0] if isinstance(v, np.ndarray) else v!r}" for k, v in params.items()) \
+        or "no parameters"
 
 
 def _png(fig) -> bytes:
@@ -64,11 +62,10 @@ def _png(fig) -> bytes:
 
 
 def _torch_activation(op, x: np.ndarray, params: dict):
-    """torch's forward and derivative (autograd, grad_output 1) of the table's reference."""
-    t = torch.tensor(x, requires_grad=True)
-    y = eval(op.reference, {"torch": torch, "F": F, "x": t, "axis": -1, **params})  # noqa: S307
-    (dy,) = torch.autograd.grad(y, t, torch.ones_like(y))
-    return y.detach().numpy(), dy.numpy()
+    """torch's forward and derivative (autograd, grad_output 1) of the table's reference: the
+    benchmarks' PyTorch baseline."""
+    forward, backward = torch_baselines.activation(op, x, np.ones_like(x), params)
+    return forward().numpy(), backward()[0].numpy()
 
 
 def _difference(ours: np.ndarray, theirs: np.ndarray) -> float:
@@ -78,7 +75,9 @@ def _difference(ours: np.ndarray, theirs: np.ndarray) -> float:
 
 def _activation_cases(op) -> list[dict]:
     """The table's parameter sets; PReLU's weight, an array, at two values."""
-    return [{"weight": 0.25}, {"weight": -0.5}] if op.kind == "channelwise" else param_cases(op)
+    if op.kind == "channelwise":
+        return [{"weight": np.array([0.25])}, {"weight": np.array([-0.5])}]
+    return param_cases(op)
 
 
 def activation_figure(op) -> Figure:
@@ -86,16 +85,12 @@ def activation_figure(op) -> Figure:
     worst = 0.0
     for colour, params in zip(COLOURS, _activation_cases(op)):
         x = np.linspace(*_x_range(op.name, params), POINTS)
-        if op.kind == "channelwise":  # PReLU: x as one channel, its weight a parameter here
-            weight = np.array([params["weight"]])
-            y = numact.prelu(x[None, :], weight)[0]
-            dy = numact.prelu_backward(np.ones((1, x.size)), x[None, :], weight)[0][0]
-            ty, tdy = _torch_activation(op, x[None, :], {"weight": torch.tensor(weight)})
-            ty, tdy = ty[0], tdy[0]
-        else:
-            y = getattr(numact, op.name)(x, **params)
-            dy = getattr(numact, f"{op.name}_backward")(np.ones_like(x), x, **params)
-            ty, tdy = _torch_activation(op, x, params)
+        # PReLU: x as one channel of a batch of one (the weight's axis 1)
+        xs = x[None, :] if op.kind == "channelwise" else x
+        y = getattr(numact, op.name)(xs, **params).ravel()
+        dy = getattr(numact, f"{op.name}_backward")(np.ones_like(xs), xs, **params)
+        dy = (dy[0] if op.kind == "channelwise" else dy).ravel()
+        ty, tdy = (a.ravel() for a in _torch_activation(op, xs, params))
         label = _label(params)
         worst = max(worst, _difference(y, ty), _difference(dy, tdy))
         left.plot(x, y, color=colour, lw=2, label=label)
@@ -123,14 +118,13 @@ def row_figure(op) -> Figure:
     g = np.zeros_like(ROW)
     g[0] = 1.0
     dx = getattr(numact, f"{op.name}_backward")(g, ROW)
-    t = torch.tensor(ROW, requires_grad=True)
-    ty = eval(op.reference, {"torch": torch, "F": F, "x": t, "axis": -1})  # noqa: S307
-    (tdx,) = torch.autograd.grad(ty, t, torch.tensor(g))
-    worst = max(_difference(y, ty.detach().numpy()), _difference(dx, tdx.numpy()))
+    forward, backward = torch_baselines.activation(op, ROW, g, {})
+    ty, tdx = forward().numpy(), backward()[0].numpy()
+    worst = max(_difference(y, ty), _difference(dx, tdx))
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.0), layout="constrained")
     i = np.arange(ROW.size)
     for ax, values, theirs, title in zip(
-        axes, (ROW, y, dx), (ROW, ty.detach().numpy(), tdx.numpy()),
+        axes, (ROW, y, dx), (ROW, ty, tdx),
         ("a row x", f"numact.{op.name}(x)", f"numact.{op.name}_backward(e₀, x)"),
     ):
         ax.bar(i, values, color=COLOURS[0])
@@ -201,13 +195,12 @@ def _loss_cases(op) -> list[dict]:
     return [{k: v for k, v in params.items() if k != "ignore_index"} for params in param_cases(op)]
 
 
-def _torch_loss(op, arrays, params, which):
-    tensors = [torch.tensor(a, requires_grad=i in which) for i, a in enumerate(arrays)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        loss = getattr(F, op.name)(*tensors, **params, reduction="none")
-    grads = torch.autograd.grad(loss, [tensors[i] for i in which], torch.ones_like(loss))
-    return loss.detach().numpy(), [g.numpy() for g in grads]
+def _torch_loss(op, arrays, params):
+    """torch's unreduced loss, and the gradients of its sum (each element's, grad_output 1):
+    the benchmarks' PyTorch baseline."""
+    loss = torch_baselines.loss(op, arrays, params | {"reduction": "none"})[0]()
+    grads = torch_baselines.loss(op, arrays, params | {"reduction": "sum"})[1]()
+    return loss.numpy(), [g.numpy() for g in grads]
 
 
 def loss_figure(op) -> Figure:
@@ -215,14 +208,13 @@ def loss_figure(op) -> Figure:
     x = np.linspace(low, high, POINTS)
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
     worst = 0.0
-    inputs = range(len(op.inputs))
     for style, params in zip(("-", "--"), _loss_cases(op)):
         for colour, t in zip(COLOURS, targets):
             arrays, _, project = make(x, t)
             loss = numact.__dict__[op.name](*arrays, **params, reduction="none")
             grads = numact.__dict__[f"{op.name}_backward"](np.ones_like(loss), *arrays, **params, reduction="none")
             grads = grads if isinstance(grads, tuple) else (grads,)
-            tloss, tgrads = _torch_loss(op, arrays, params, inputs)
+            tloss, tgrads = _torch_loss(op, arrays, params)
             worst = max(worst, _difference(loss, tloss), *(_difference(a, b) for a, b in zip(grads, tgrads)))
             label = f"target {t:g}" + (f"; {_label(params)}" if params and style == "--" else "")
             left.plot(x, loss, style, color=colour, lw=2, label=label)

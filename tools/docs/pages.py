@@ -16,7 +16,7 @@ import numpy as np
 
 import numact
 from numact.bench.cli import report_lines, summary_table
-from numact.operators import ACCURACY, ACTIVATIONS, LOSSES, REQUIRED, loss_markdown_table, markdown_table
+from numact.operators import ACCURACY, ACTIVATIONS, LOSSES, REQUIRED, Loss, loss_markdown_table, markdown_table
 
 PLACEHOLDER = re.compile(r"^<!-- numact:([\w-]+) -->$", re.M)
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -57,9 +57,8 @@ def _param_rows(op) -> str:
         rows.append("`axis` (default `-1`; torch's `dim`)")
     if op.kind == "channelwise":
         rows.append("`weight`: an array of 1 value or one per channel (axis 1)")
-    for w in getattr(op, "weights", ()):
-        rows.append(f"`{w}`: optional array (default `None`)")
-    if hasattr(op, "reductions"):
+    if isinstance(op, Loss):
+        rows += [f"`{w}`: optional array (default `None`)" for w in op.weights]
         rows.append("`reduction`: " + " \\| ".join(f"`{r!r}`" for r in op.reductions)
                     + f" (default `{op.reductions[0]!r}`)")
     return "<br>".join(rows) or "none"
@@ -67,7 +66,7 @@ def _param_rows(op) -> str:
 
 def operator_section(op, figure) -> str:
     """One operator: what it computes, its parameters, reference, accuracy, figure, API."""
-    is_loss = op in LOSSES
+    is_loss = isinstance(op, Loss)
     names = [op.name, f"{op.name}_backward"] + ([f"{op.name}_forward_backward"] if is_loss else [])
     reference = f"`{op.reference}`" + (" (its parameters and arrays as keywords and positions)" if is_loss else "")
     lines = [
@@ -122,7 +121,7 @@ def gpu_runs() -> list[tuple[str, dict]]:
     return [(path.stem, json.loads(path.read_text())) for path in sorted(DATA.glob("gpu-*.json"))]
 
 
-def cpu_speed(charts: dict) -> str:
+def cpu_speed() -> str:
     lines = []
     for stem, result in cpu_runs():
         regime = "kernels alone (both sides write into preallocated outputs)" if result.get("kernels_alone") \
@@ -143,7 +142,7 @@ def speed_summary() -> str:
             + summary_table(runs))
 
 
-def gpu_speed(charts: dict) -> str:
+def gpu_speed() -> str:
     lines = []
     for stem, run in gpu_runs():
         lines += [f"### {run['machine']}, {run['date']}, at {run['commit']}", "", run["note"], "",
@@ -197,8 +196,9 @@ BLOCKS = {
     "table-activations": lambda figures: markdown_table(),
     "table-losses": lambda figures: loss_markdown_table(),
     "speed-summary": lambda figures: speed_summary(),
-    "speed-cpu": cpu_speed,
-    "speed-gpu": gpu_speed,
+    "speed-cpu": lambda figures: cpu_speed(),
+    "speed-gpu": lambda figures: gpu_speed(),
+    "accuracy-bound": lambda figures: "F" + _accuracy(None)[1:] + ".",
 }
 
 
