@@ -10,12 +10,13 @@ import contextlib
 import contextvars
 from functools import cache
 
+import numba
 import numpy as np
 from numba import config, cuda, float64, types
 
 from . import _jit, _primitives
 from ._cache import keyed, on_disk
-from ._primitives import at, store_loss_element
+from ._primitives import at, like, maximum, store_loss_element
 
 _primitives.register_cuda()
 _jit.register_cuda()
@@ -229,56 +230,192 @@ def parameters(args: tuple, dtype) -> tuple:
     return args
 
 
+# An element-wise kernel: a block owns a tile of TILE·THREADS consecutive elements and each
+# thread TILE of them, THREADS apart (a warp's loads are consecutive), all four loaded before
+# any is computed, so that a thread keeps four loads in flight (the kernels write the four out);
+# a grid of more tiles than MAX_TILES takes the rest grid-stride.
+TILE = 4
+MAX_TILES = 4 if SIMULATOR else 1 << 20
+
+
+def _tiles(n: int) -> int:
+    return min(MAX_TILES, max(1, -(-n // (TILE * THREADS))))
+
+
 @cache
 def map_unary(f, arity):
-    """out[i] = f(x[i], *args) over flat arrays (args: ``arity`` values)."""
+    """out[i] = f(x[i], *args) over flat arrays (args: ``arity`` values), in tiles."""
 
     @_kernel
     def kernel(out, x, args):
-        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-            out[i] = f(x[i], *args)
+        n, width = x.size, cuda.blockDim.x
+        for first in range(cuda.blockIdx.x * width * TILE, n, cuda.gridDim.x * width * TILE):
+            i = first + cuda.threadIdx.x
+            if first + width * TILE <= n:  # a whole tile
+                x0, x1, x2, x3 = x[i], x[i + width], x[i + 2 * width], x[i + 3 * width]
+                out[i] = f(x0, *args)
+                out[i + width] = f(x1, *args)
+                out[i + 2 * width] = f(x2, *args)
+                out[i + 3 * width] = f(x3, *args)
+            else:
+                for j in range(i, n, width):
+                    out[j] = f(x[j], *args)
 
-    return _launcher(kernel, _size)
+    return _launcher(kernel, _size, blocks=_tiles)
 
 
 @cache
 def map_binary(f, arity):
-    """out[i] = f(g[i], x[i], *args) over flat arrays (args: ``arity`` values)."""
+    """out[i] = f(g[i], x[i], *args) over flat arrays (args: ``arity`` values), in tiles."""
 
     @_kernel
     def kernel(out, g, x, args):
-        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-            out[i] = f(g[i], x[i], *args)
+        n, width = x.size, cuda.blockDim.x
+        for first in range(cuda.blockIdx.x * width * TILE, n, cuda.gridDim.x * width * TILE):
+            i = first + cuda.threadIdx.x
+            if first + width * TILE <= n:  # a whole tile
+                g0, g1, g2, g3 = g[i], g[i + width], g[i + 2 * width], g[i + 3 * width]
+                x0, x1, x2, x3 = x[i], x[i + width], x[i + 2 * width], x[i + 3 * width]
+                out[i] = f(g0, x0, *args)
+                out[i + width] = f(g1, x1, *args)
+                out[i + 2 * width] = f(g2, x2, *args)
+                out[i + 3 * width] = f(g3, x3, *args)
+            else:
+                for j in range(i, n, width):
+                    out[j] = f(g[j], x[j], *args)
 
-    return _launcher(kernel, _size)
+    return _launcher(kernel, _size, blocks=_tiles)
+
+
+# A row kernel: a group of ``lanes`` threads a row (a power of two, up to a block), each thread
+# taking every lanes-th element of the row (a warp's loads are consecutive); a block holds
+# THREADS // lanes groups. Rows side by side in memory (inner > 1) take a thread a row instead,
+# which reads them consecutively. ROW_SHARE: the elements a thread takes at least, where the
+# row is long enough.
+ROW_SHARE = 4
+
+
+def lanes_for(n: int, inner: int) -> int:
+    """The threads a row of ``n`` elements, ``inner`` apart, is split between."""
+    lanes = 1
+    while inner == 1 and lanes < THREADS and lanes * ROW_SHARE < n:
+        lanes *= 2
+    return lanes
+
+
+if SIMULATOR:
+
+    def _share(a, o, i, lane, lanes):
+        """Every lanes-th element of row (o, :, i) from ``lane`` on (the NumPy view inside
+        the simulator's array, as in _row)."""
+        return a._ary[o, lane::lanes, i]
+
+else:
+
+    @cuda.jit(device=True, inline="always")
+    def _share(a, o, i, lane, lanes):
+        """Every lanes-th element of row (o, :, i) from ``lane`` on."""
+        return a[o, lane::lanes, i]
+
+
+@cuda.jit(device=True)
+def _group_sum(partial, value, lanes):
+    """Σ value over the thread's group of ``lanes`` threads, returned to each of them.
+
+    As _block_sum, halving in shared memory (``partial``, THREADS float64) in a fixed order.
+    Every thread of the block calls it, the same number of times.
+    """
+    t = cuda.threadIdx.x
+    partial[t] = value
+    cuda.syncthreads()
+    step = lanes // 2
+    while step > 0:
+        if t % lanes < step:
+            partial[t] += partial[t + step]
+        cuda.syncthreads()
+        step //= 2
+    total = partial[t - t % lanes]
+    cuda.syncthreads()  # every thread has read its total before partial is written again
+    return total
+
+
+@cuda.jit(device=True)
+def _group_max(partial, value, lanes):
+    """max of value over the thread's group (NaN if any is NaN) in float64 (exact for float32),
+    as _group_sum."""
+    t = cuda.threadIdx.x
+    partial[t] = value
+    cuda.syncthreads()
+    step = lanes // 2
+    while step > 0:
+        if t % lanes < step:
+            partial[t] = maximum(partial[t], partial[t + step])
+        cuda.syncthreads()
+        step //= 2
+    peak = partial[t - t % lanes]
+    cuda.syncthreads()
+    return peak
+
+
+def _row_launcher(split):
+    """Launch a row function as its pieces (numact.activations: ``split_into``) over every row
+    (o, :, i) of (outer, n, inner) arrays: ``launch(out, x, args)`` or ``launch(out, g, x,
+    args)``."""
+    peak, terms, finish, element = split
+
+    def write_share(gs, xs, outs, m, s1, s2, args):
+        c1, c2 = finish(s1, s2, m, *args)
+        for j in range(outs.shape[0]):
+            outs[j] = element(gs[j], xs[j], m, c1, c2, *args)
+
+    # Compiled as a whole also in the simulator, where values handed back to Python would lose
+    # their float32 type between the pieces.
+    write_share = numba.njit(write_share) if SIMULATOR else cuda.jit(device=True)(write_share)
+
+    @_kernel
+    def kernel(out, g, x, lanes, args):
+        partial = cuda.shared.array(THREADS, float64)
+        t = cuda.threadIdx.x
+        lane, groups = t % lanes, cuda.blockDim.x // lanes
+        inner = x.shape[2]
+        rows = x.shape[0] * inner
+        for first in range(cuda.blockIdx.x * groups, rows, cuda.gridDim.x * groups):
+            # A group past the last row computes on the last row too, so that every thread
+            # meets every barrier, and writes nothing.
+            active = first + t // lanes < rows
+            r = min(first + t // lanes, rows - 1)
+            o, i = r // inner, r % inner
+            xs, gs = _share(x, o, i, lane, lanes), _share(g, o, i, lane, lanes)
+            m = like(x[o, 0, i], _group_max(partial, peak(xs, *args), lanes))
+            s1, s2 = terms(gs, xs, m, *args)
+            s1 = _group_sum(partial, s1, lanes)
+            s2 = _group_sum(partial, s2, lanes)
+            if active:
+                write_share(gs, xs, _share(out, o, i, lane, lanes), m, s1, s2, args)
+
+    def launch(out, *arrays_and_args):
+        *arrays, args = arrays_and_args
+        outer, n, inner = out.shape
+        if outer * n * inner:
+            lanes = lanes_for(n, inner)
+            blocks = min(MAX_TILES, -(-outer * inner * lanes // THREADS))
+            kernel[blocks, THREADS](out, arrays[0], arrays[-1], lanes, args)
+
+    launch.kernel = kernel
+    return launch
 
 
 @cache
 def map_rows(f, arity):
-    """f(x[o, :, i], out[o, :, i], *args) for every row of (outer, n, inner) arrays: a thread a row."""
-
-    @_kernel
-    def kernel(out, x, args):
-        inner = x.shape[2]
-        for r in range(cuda.grid(1), x.shape[0] * inner, cuda.gridsize(1)):
-            o, i = r // inner, r % inner
-            f(_row(x, o, i), _row(out, o, i), *args)
-
-    return _launcher(kernel, _rows)
+    """f(x[o, :, i], out[o, :, i], *args) for every row of (outer, n, inner) arrays, run as the
+    pieces f is split into, by a group of threads a row (``_row_launcher``)."""
+    return _row_launcher(f.split)
 
 
 @cache
 def map_rows_binary(f, arity):
-    """f(g[o, :, i], x[o, :, i], out[o, :, i], *args) for every row: a thread a row."""
-
-    @_kernel
-    def kernel(out, g, x, args):
-        inner = x.shape[2]
-        for r in range(cuda.grid(1), x.shape[0] * inner, cuda.gridsize(1)):
-            o, i = r // inner, r % inner
-            f(_row(g, o, i), _row(x, o, i), _row(out, o, i), *args)
-
-    return _launcher(kernel, _rows)
+    """f(g[o, :, i], x[o, :, i], out[o, :, i], *args) for every row, as map_rows."""
+    return _row_launcher(f.split)
 
 
 @cache

@@ -86,7 +86,8 @@ exp, expm1, log, log1p, tanh, erf, erfc, sin, cos, normal_cdf, normal_pdf, sigmo
 
 def maximum(a, b):
     """max(a, b), NaN if either is NaN (PyTorch's max); a SIMD max in a CPU loop."""
-    return a if (a > b or a != a) else b  # plain Python: only the CUDA simulator runs this
+    # plain Python: only the CUDA simulator runs this; +0 is the larger zero
+    return a if (a > b or a != a or (a == b and math.copysign(1.0, b) < 0)) else b
 
 
 def _maximum(a, b):

@@ -6,6 +6,8 @@ CPU and CUDA launchers call these functions unchanged. Comparisons are written t
 kernels write them, so NaN inputs and the kinks get the same values as in PyTorch.
 """
 
+import math
+
 from ._jit import REASSOCIATE, jit
 from ._primitives import (cos, exp, expm1, gate, like, log, log1p, maximum, normal_cdf, normal_pdf, row_max,
                           sigmoid_slope, sin, spare, tanh)
@@ -248,6 +250,36 @@ def sine_backward(g, x, w0):
 # --- along an axis: one row at a time -------------------------------------------------------
 # A row function reads a 1-D row and writes one; the output row may be the input row itself
 # (in place), so each output element is written only after the reads it depends on.
+#
+# Every row function here is the same shape: m = the row's maximum of sign·x; two float64 sums
+# over the row (``terms``); two scalars from them (``finish``); then each output element from
+# its inputs and those (``element``). The CPU runs a row function on one row at a time. The GPU
+# splits a row between the threads of a group, each of which takes the maximum (``peak``) and
+# the sums over its share, adds the group's shares and writes its share's elements
+# (numact._cuda.map_rows): the pieces a row function is split into are ``row_function.split``,
+# and the row functions themselves call ``finish`` and ``element``, so both targets compute
+# each element by the same formula.
+
+
+def split_into(peak, terms, finish, element):
+    """Marks a row function with the pieces (``peak(share, *args)``, ``terms(g_share,
+    x_share, m, *args)``, ``finish(s1, s2, m, *args)``, ``element(g_i, x_i, m, c1, c2,
+    *args)``) that the GPU runs it as; a forward's g is x."""
+
+    def mark(row_function):
+        row_function.split = (peak, terms, finish, element)
+        return row_function
+
+    return mark
+
+
+@jit
+def share_max(x, sign):
+    """max of sign·x over a share of a row: −inf for an empty share, NaN if it holds a NaN."""
+    m = like(sign, -math.inf)
+    for i in range(x.shape[0]):
+        m = maximum(m, sign * x[i])
+    return m
 
 
 @jit(fastmath=REASSOCIATE)
@@ -288,6 +320,23 @@ def _row_dot(a, b):
 
 
 @jit
+def _softmax_terms(_g, x, m, sign):
+    return sum_exp(x, m, sign), 0.0
+
+
+@jit
+def _softmax_finish(total, _s2, m, sign):
+    """1/Σ e, rounded to x's type."""
+    return like(m, 1.0 / total), like(m, 0.0)
+
+
+@jit
+def _softmax_element(_g, x, m, inverse, _c2, sign):
+    return exp(sign * x - m) * inverse
+
+
+@split_into(share_max, _softmax_terms, _softmax_finish, _softmax_element)
+@jit
 def softmax_row(x, y, sign):
     """y = softmax(sign·x) = e^(sign·x_i − m)/Σ_j e^(sign·x_j − m), m the row maximum.
 
@@ -304,16 +353,33 @@ def softmax_row(x, y, sign):
     m = row_max(x, sign)
     for i in range(n):
         y[i] = exp(sign * x[i] - m)
-    inverse = like(m, 1.0 / row_sum(y))
+    inverse, _ = _softmax_finish(row_sum(y), 0.0, m, sign)
     for i in range(n):
         y[i] = y[i] * inverse
 
 
 @jit
+def _softmax_backward_terms(g, x, m, sign):
+    return _sum_exp_and_dot(g, x, m, sign)
+
+
+@jit
+def _softmax_backward_finish(total, dot, m, sign):
+    """(sign/Σ e, Σ g·e/Σ e), rounded to x's type."""
+    return like(m, sign / total), like(m, dot / total)
+
+
+@jit
+def _softmax_backward_element(g, x, m, scale, mean_g, sign):
+    return scale * exp(sign * x - m) * (g - mean_g)
+
+
+@split_into(share_max, _softmax_backward_terms, _softmax_backward_finish, _softmax_backward_element)
+@jit
 def softmax_backward_row(g, x, dx, sign):
     # dx = sign·y·(g − Σ g·y), y = softmax(sign·x) recomputed. Where dx is not g's memory the
-    # exponentials are kept in it (computed once); else, and on CUDA, computed twice. The CPU
-    # launch never passes g's memory as dx (numact._api.rowwise): it computes one way only.
+    # exponentials are kept in it (computed once); else computed twice. The CPU launch never
+    # passes g's memory as dx (numact._api.rowwise): it computes one way only.
     n = x.shape[0]
     if n == 0:
         return
@@ -325,28 +391,57 @@ def softmax_backward_row(g, x, dx, sign):
         total = row_sum(dx)
         dot = _row_dot(g, dx)
     else:
-        total, dot = _sum_exp_and_dot(g, x, m, sign)
-    scale = like(m, sign / total)
-    mean_g = like(m, dot / total)
+        total, dot = _softmax_backward_terms(g, x, m, sign)
+    scale, mean_g = _softmax_backward_finish(total, dot, m, sign)
     if stash:
         for i in range(n):
             dx[i] = scale * dx[i] * (g[i] - mean_g)
     else:
         for i in range(n):
-            dx[i] = scale * exp(sign * x[i] - m) * (g[i] - mean_g)
+            dx[i] = _softmax_backward_element(g[i], x[i], m, scale, mean_g, sign)
 
 
+@jit
+def _log_softmax_finish(total, _s2, m, sign):
+    """log Σ e, in float64."""
+    return log(total), 0.0
+
+
+@jit
+def _log_softmax_element(_g, x, m, log_total, _c2, sign):
+    return (x - m) - log_total
+
+
+@split_into(share_max, _softmax_terms, _log_softmax_finish, _log_softmax_element)
 @jit
 def log_softmax_row(x, y, sign):
     """y = x_i − m − log Σ_j e^(x_j − m), m the row maximum (sign is +1)."""
     if x.shape[0] == 0:
         return
     m = row_max(x, sign)
-    log_total = log(sum_exp(x, m, sign))
+    log_total, _ = _log_softmax_finish(sum_exp(x, m, sign), 0.0, m, sign)
     for i in range(x.shape[0]):
-        y[i] = (x[i] - m) - log_total
+        y[i] = _log_softmax_element(x[i], x[i], m, log_total, 0.0, sign)
 
 
+@jit
+def _log_softmax_backward_terms(g, x, m, sign):
+    return row_sum(g), sum_exp(x, m, sign)
+
+
+@jit
+def _log_softmax_backward_finish(g_total, total, m, sign):
+    """Σ g/Σ e, rounded to x's type."""
+    return like(m, g_total / total), like(m, 0.0)
+
+
+@jit
+def _log_softmax_backward_element(g, x, m, scale, _c2, sign):
+    return g - exp(x - m) * scale
+
+
+@split_into(share_max, _log_softmax_backward_terms, _log_softmax_backward_finish,
+            _log_softmax_backward_element)
 @jit
 def log_softmax_backward_row(g, x, dx, sign):
     # dx = g − softmax(x)·Σ g; the exponentials kept in dx where it is not g's memory (on the
@@ -362,10 +457,10 @@ def log_softmax_backward_row(g, x, dx, sign):
         total = row_sum(dx)
     else:
         total = sum_exp(x, m, sign)
-    scale = like(m, row_sum(g) / total)
+    scale, _ = _log_softmax_backward_finish(row_sum(g), total, m, sign)
     if stash:
         for i in range(n):
             dx[i] = g[i] - dx[i] * scale
     else:
         for i in range(n):
-            dx[i] = g[i] - exp(x[i] - m) * scale
+            dx[i] = _log_softmax_backward_element(g[i], x[i], m, scale, 0.0, sign)

@@ -47,8 +47,8 @@ def kernels(op, ft):
         return [("forward", _cuda.map_unary(op.forward, n_args), (flat, flat, args)),
                 ("backward", _cuda.map_binary(op.backward, n_args), (flat, flat, flat, args))]
     if op.kind == "rowwise":
-        return [("forward", _cuda.map_rows(op.forward, n_args), (cube, cube, args)),
-                ("backward", _cuda.map_rows_binary(op.backward, n_args), (cube, cube, cube, args))]
+        return [("forward", _cuda.map_rows(op.forward, n_args), (cube, cube, cube, types.int64, args)),
+                ("backward", _cuda.map_rows_binary(op.backward, n_args), (cube, cube, cube, types.int64, args))]
     return [("forward", _cuda.map_channels(op.forward), (cube, cube, flat)),
             ("backward", _cuda.map_channels_binary(op.backward), (cube, cube, cube, flat)),
             ("weight backward", _cuda.sum_channels(op.weight_backward), (types.float64[::1], cube, cube))]

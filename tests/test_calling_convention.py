@@ -298,6 +298,56 @@ def test_the_gpu_result_equals_the_cpu_result(op, dtype):
                            f"{op.name}_backward", row)
 
 
+def _tile():
+    from numact import _cuda
+    return _cuda.TILE * _cuda.THREADS
+
+
+@pytest.mark.cuda_only
+@pytest.mark.parametrize("name", ["relu", "gelu"])
+def test_the_gpu_tiles_give_the_cpu_result_at_every_size(name):
+    """An element-wise kernel works in tiles of TILE·THREADS elements: one element, a tile less
+    one, a tile, a tile and one, several tiles and a partial one, and (where the grid is small
+    enough to try: the simulator) more tiles than the grid, taken grid-stride."""
+    from numact import _cuda
+
+    tile = _tile()
+    sizes = [1, tile - 1, tile, tile + 1, 3 * tile + 5]
+    if _cuda.MAX_TILES * tile < 10_000:
+        sizes.append(_cuda.MAX_TILES * tile + 3)
+    op = getattr(numact, name)
+    op_backward = getattr(numact, f"{name}_backward")
+    for size in sizes:
+        x, g = random(size, np.float32), random(size, np.float32, seed=1)
+        assert_gpu_matches_cpu(op(to_target(x)), op(x), f"{name} at {size}")
+        assert_gpu_matches_cpu(op_backward(to_target(g), to_target(x)), op_backward(g, x), f"{name}_backward at {size}")
+
+
+@pytest.mark.cuda_only
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_the_gpu_splits_rows_between_threads_and_gives_the_cpu_result(name):
+    """A row along the last axis is split between a group of threads (numact._cuda.lanes_for):
+    a long row between a whole block, short rows between a few threads each, several rows to a
+    block and more rows than the grid holds; rows side by side in memory (another axis) take a
+    thread each. Within the sum-order bound of the CPU's result (support.SUM_ORDER_ULPS)."""
+    from numact import _cuda
+
+    long_row = _cuda.ROW_SHARE * _cuda.THREADS + 1
+    cases = [((2, long_row), -1, _cuda.THREADS), ((70, 5), -1, 2), ((5, 70), 0, 1)]
+    op = getattr(numact, name)
+    op_backward = getattr(numact, f"{name}_backward")
+    for shape, axis, lanes in cases:
+        outer, n, inner = numact._api._rows_shape(name, shape, axis)
+        assert _cuda.lanes_for(n, inner) == lanes
+        x, g = random(shape, np.float32) * 4, random(shape, np.float32, seed=1)
+        x[0, :3] = [np.nan, 0.0, -0.0]
+        x[1, :] = -np.inf
+        what = f"{name} of {shape} along {axis}"
+        assert_gpu_matches_cpu(op(to_target(x), axis=axis), op(x, axis=axis), what, n)
+        assert_gpu_matches_cpu(op_backward(to_target(g), to_target(x), axis=axis), op_backward(g, x, axis=axis),
+                               f"{what}: backward", n)
+
+
 @pytest.mark.cuda_only
 def test_gpu_and_host_arrays_are_not_mixed():
     """A ValueError naming the operator and the arrays (SPEC.md), before anything is written;
