@@ -291,8 +291,8 @@ def map_binary(f, arity):
 # taking every lanes-th element of the row (a warp's loads are consecutive); a block holds
 # THREADS // lanes groups. Rows side by side in memory (inner > 1) take a thread a row instead,
 # which reads them consecutively. ROW_SHARE: the elements a thread takes at least, where the
-# row is long enough.
-ROW_SHARE = 4
+# row is long enough (a guess, not yet measured on a GPU: fewer lanes, fewer barriers a row).
+ROW_SHARE = 8
 
 
 def lanes_for(n: int, inner: int) -> int:
@@ -319,30 +319,35 @@ else:
 
 
 @cuda.jit(device=True)
-def _group_sum(partial, value, lanes):
-    """Σ value over the thread's group of ``lanes`` threads, returned to each of them.
+def _group_sums(partial, a, b, c, lanes):
+    """(Σ a, Σ b, Σ c) over the thread's group of ``lanes`` threads, returned to each of them.
 
-    As _block_sum, halving in shared memory (``partial``, THREADS float64) in a fixed order.
-    Every thread of the block calls it, the same number of times.
+    As _block_sum, halving in shared memory (``partial``: 3 × THREADS float64) in a fixed
+    order. Every thread of the block calls it, the same number of times.
     """
     t = cuda.threadIdx.x
-    partial[t] = value
+    partial[0, t] = a
+    partial[1, t] = b
+    partial[2, t] = c
     cuda.syncthreads()
     step = lanes // 2
     while step > 0:
         if t % lanes < step:
-            partial[t] += partial[t + step]
+            partial[0, t] += partial[0, t + step]
+            partial[1, t] += partial[1, t + step]
+            partial[2, t] += partial[2, t + step]
         cuda.syncthreads()
         step //= 2
-    total = partial[t - t % lanes]
-    cuda.syncthreads()  # every thread has read its total before partial is written again
-    return total
+    first = t - t % lanes
+    a, b, c = partial[0, first], partial[1, first], partial[2, first]
+    cuda.syncthreads()  # every thread has read its sums before they are written again
+    return a, b, c
 
 
 @cuda.jit(device=True)
 def _group_max(partial, value, lanes):
     """max of value over the thread's group (NaN if any is NaN) in float64 (exact for float32),
-    as _group_sum."""
+    as _group_sums (``partial``: THREADS float64)."""
     t = cuda.threadIdx.x
     partial[t] = value
     cuda.syncthreads()
@@ -374,7 +379,7 @@ def _row_launcher(split):
 
     @_kernel
     def kernel(out, g, x, lanes, args):
-        partial = cuda.shared.array(THREADS, float64)
+        partial = cuda.shared.array((3, THREADS), float64)
         t = cuda.threadIdx.x
         lane, groups = t % lanes, cuda.blockDim.x // lanes
         inner = x.shape[2]
@@ -386,10 +391,9 @@ def _row_launcher(split):
             r = min(first + t // lanes, rows - 1)
             o, i = r // inner, r % inner
             xs, gs = _share(x, o, i, lane, lanes), _share(g, o, i, lane, lanes)
-            m = like(x[o, 0, i], _group_max(partial, peak(xs, *args), lanes))
+            m = like(x[o, 0, i], _group_max(partial[0], peak(xs, *args), lanes))
             s1, s2 = terms(gs, xs, m, *args)
-            s1 = _group_sum(partial, s1, lanes)
-            s2 = _group_sum(partial, s2, lanes)
+            s1, s2, _ = _group_sums(partial, s1, s2, 0.0, lanes)
             if active:
                 write_share(gs, xs, _share(out, o, i, lane, lanes), m, s1, s2, args)
 
@@ -495,8 +499,9 @@ def sum_channels(f):
 
 
 def partials(n: int, rows: bool = False):
-    """The partial sums a loss kernel over ``n`` elements (or rows) writes: one per block."""
-    return cuda.device_array(_blocks(n), np.float64)
+    """The partial sums a loss kernel over ``n`` elements (or rows) writes: one per block (a
+    block for each row at most, where a row may take a whole block: map_row_loss)."""
+    return cuda.device_array(min(MAX_BLOCKS, max(1, n)) if rows else _blocks(n), np.float64)
 
 
 def _on_partials(kernel):
@@ -537,9 +542,13 @@ def map_loss(f, writes):
 @cache
 def map_row_loss(f, writes):
     """ℓ_r = f(x[o, :, i], y[o, :, i], z[o, :, i], t[o, :, i], w, gx[o, :, i], gy[o, :, i],
-    gz[o, :, i], scale[r] / divisor, write_grads, *args) for every row r = (o, i): a thread
-    a row. ``w`` comes as a (1, C, 1) array. ``writes`` = (losses, grads): write ℓ itself, and
-    the gradients; a partial sum of ℓ per block is always written."""
+    gz[o, :, i], scale[r] / divisor, write_grads, *args) for every row r = (o, i). ``w``
+    comes as a (1, C, 1) array. ``writes`` = (losses, grads): write ℓ itself, and the
+    gradients; a partial sum of ℓ per block is always written. A class loss runs as the
+    pieces its row function is split into, by a group of threads a row (_split_row_loss);
+    the others a thread a row."""
+    if hasattr(f, "split"):
+        return _split_row_loss(f.split, writes)
     write_losses, write_grads = writes
 
     @_kernel
@@ -561,6 +570,65 @@ def map_row_loss(f, writes):
             partial[cuda.blockIdx.x] = acc
 
     return _on_partials(kernel)
+
+
+def _split_row_loss(split, writes):
+    """A class loss over rows of classes (o, :, i), each row split between a group of threads
+    as the softmax family's (_row_launcher), from the pieces of numact.losses: (x[k], w[k])
+    picked, the row maximum and three sums over the group, then the loss (added by the
+    group's first thread) and the gradient elements. Launched as map_row_loss's kernels are."""
+    pick, peak, terms, finish, element = split
+    write_losses, write_grads = writes
+
+    def write_share(gx, x, t, w, m, c1, c2, c3, lane, lanes, args):
+        for c in range(lane, x.shape[0], lanes):
+            gx[c] = element(c, x, t, w, m, c1, c2, c3, *args)
+
+    write_share = numba.njit(write_share) if SIMULATOR else cuda.jit(device=True)(write_share)
+
+    @_kernel
+    def kernel(partial, losses, gx, x, t, w, scale, divisor, rows, lanes, args):
+        shared = cuda.shared.array((3, THREADS), float64)
+        th = cuda.threadIdx.x
+        lane, groups = th % lanes, cuda.blockDim.x // lanes
+        n, inner = x.shape[1], x.shape[2]
+        acc = 0.0
+        inverse = 1.0 / divisor[()]  # one division per call, not per element
+        for first in range(cuda.blockIdx.x * groups, rows, cuda.gridDim.x * groups):
+            active = first + th // lanes < rows  # else: the last row again, writing nothing
+            r = min(first + th // lanes, rows - 1)
+            o, i = r // inner, r % inner
+            xr, tr, wr = _row(x, o, i), _row(t, o, i), _row(w, 0, 0)
+            xk, wk = pick(xr, tr, wr, *args)  # before the barriers below, so before any write
+            one = x[o, 0, i]
+            m = like(one, _group_max(shared[0], peak(_share(x, o, i, lane, lanes), *args), lanes))
+            s1, s2, s3 = terms(_share(x, o, i, lane, lanes), _share(t, o, i, lane, lanes),
+                               _share(w, 0, 0, lane, lanes), m, n, *args)
+            s1, s2, s3 = _group_sums(shared, s1, s2, s3, lanes)
+            loss, c1, c2, c3 = finish(xk, wk, tr, n, m, s1, s2, s3, at(scale, r) * inverse, *args)
+            if active:
+                if write_grads:
+                    write_share(_row(gx, o, i), xr, tr, wr, m, like(one, c1), like(one, c2), like(one, c3),
+                                lane, lanes, args)
+                if lane == 0:
+                    acc += loss
+                    if write_losses:
+                        losses[r] = loss
+        acc = _block_sum(shared[0], acc)
+        if th == 0:
+            partial[cuda.blockIdx.x] = acc
+
+    def launch(partial, losses, gx, _gy, _gz, x, _y, _z, t, w, scale, divisor, rows, args):
+        if x.shape[1] == 0:  # no classes: every row ignored (else refused), its loss 0
+            copy_into(partial, from_host(np.zeros(1)))
+            if write_losses:
+                copy_into(losses, from_host(np.zeros(1, losses.dtype)))
+            return
+        lanes = lanes_for(x.shape[1], x.shape[2])
+        kernel[partial.size, THREADS](partial, losses, gx, x, t, w, scale, divisor, rows, lanes, args)
+
+    launch.kernel = kernel
+    return launch
 
 
 @_kernel

@@ -261,13 +261,14 @@ def sine_backward(g, x, w0):
 # each element by the same formula.
 
 
-def split_into(peak, terms, finish, element):
-    """Marks a row function with the pieces (``peak(share, *args)``, ``terms(g_share,
-    x_share, m, *args)``, ``finish(s1, s2, m, *args)``, ``element(g_i, x_i, m, c1, c2,
-    *args)``) that the GPU runs it as; a forward's g is x."""
+def split_into(*pieces):
+    """Marks a row function with the pieces the GPU runs it as (``row_function.split``): for
+    the softmax family ``peak(share, *args)``, ``terms(g_share, x_share, m, *args)``,
+    ``finish(s1, s2, m, *args)``, ``element(g_i, x_i, m, c1, c2, *args)`` (a forward's g is
+    x); for the class losses see numact.losses."""
 
     def mark(row_function):
-        row_function.split = (peak, terms, finish, element)
+        row_function.split = pieces
         return row_function
 
     return mark

@@ -17,7 +17,7 @@ divides by max(x(1 − x), 1e-12) although its loss clamps the logs at −100).
 
 from ._jit import REASSOCIATE, jit
 from ._primitives import exp, inf, like, log, log1p, maximum, row_max, sqrt
-from .activations import row_sum, sum_exp, logsigmoid, sigmoid
+from .activations import logsigmoid, row_sum, sigmoid, split_into, sum_exp
 
 BCE_LOG_FLOOR = -100.0  # PyTorch clamps both logs of binary_cross_entropy at −100
 BCE_GRAD_EPS = 9.999999960041972e-13  # and its gradient's denominator x(1 − x) at float32(1e-12)
@@ -130,6 +130,45 @@ def _zero(g):
         g[c] = 0
 
 
+# A class loss is split for the GPU as the softmax family is (activations.split_into): the
+# target class's x and w (``pick``, read before any gradient is written: gx may be x), the row
+# maximum (``peak``), three float64 sums (``terms``), the loss and three scalars of x's type
+# (``finish``), and each gradient element (``element``); numact._cuda.map_row_loss.
+
+
+@jit
+def _pick(x, t, w, ignore_index):
+    """(x[k], w[k]) in float64 for the class index k = t[0]; 0 where k is ignore_index."""
+    k = t[0]
+    if k == ignore_index:
+        return 0.0, 0.0
+    return 1.0 * x[k], 1.0 * w[k]
+
+
+@jit
+def _nll_peak(_x, _ignore_index):
+    return -inf
+
+
+@jit
+def _nll_terms(_x, _t, _w, _m, _n, _ignore_index):
+    return 0.0, 0.0, 0.0
+
+
+@jit
+def _nll_finish(xk, wk, t, _n, _m, _s1, _s2, _s3, s, ignore_index):
+    """(ℓ, ∂ℓ/∂x[k], 0, 0): ℓ = −w[k]·x[k]."""
+    if t[0] == ignore_index:
+        return 0.0, 0.0, 0.0, 0.0
+    return -wk * xk, -wk * s, 0.0, 0.0
+
+
+@jit
+def _nll_element(c, _x, t, _w, _m, gk, _c2, _c3, _ignore_index):
+    return gk if c == t[0] else like(gk, 0)
+
+
+@split_into(_pick, _nll_peak, _nll_terms, _nll_finish, _nll_element)
 @jit
 def nll_loss_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index):
     """ℓ = −w[k]·x[k] for the class index k = t[0], 0 where k is ignore_index.
@@ -141,10 +180,11 @@ def nll_loss_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index):
         if grad:
             _zero(gx)
         return 0.0
-    loss = -w[k] * 1.0 * x[k]  # read before gx is written: gx may be x itself
+    xk, wk = _pick(x, t, w, ignore_index)  # read before gx is written: gx may be x itself
+    loss, gk, _, _ = _nll_finish(xk, wk, t, 0, 0.0, 0.0, 0.0, 0.0, s, ignore_index)
     if grad:
         _zero(gx)
-        gx[k] = -w[k] * s
+        gx[k] = gk
     return loss
 
 
@@ -165,37 +205,89 @@ def _exponentials(x, e, shift, one):
     return sum_exp(x, shift, one)
 
 
-@jit(into_caller=True)  # its body holds exp and log: optimised in the row function only
-def _log_sum_exp(x, e):
-    """log Σ e^x = m + log Σ e^(x − m), m the row maximum, replaced by 0 where it is −inf: a
-    class of −inf adds nothing, a row of −inf gives −inf (and the loss NaN, as PyTorch's
-    log_softmax gives). A +inf class makes the row NaN, as in PyTorch's cross_entropy. Returns
-    (log Σ e^x, m as replaced). Where ``e`` holds a row (the gradient's, or the CPU kernels'
-    scratch), e^(x − m) is stored there, for the gradient to use, and summed from there, so
-    that the loss is the same bits whether or not a gradient is made; else it is summed as
-    it is computed (CUDA's forward, one thread a row: the same order either way). Every pass
-    runs over a row in cache and vectorises (see activations.row_max and sum_exp)."""
+@jit
+def _shift(m):
+    """The row maximum m as the exponents' shift, 0 where it is −inf: a class of −inf adds
+    nothing, a row of −inf gives −inf (and the loss NaN, as PyTorch's log_softmax gives). A
+    +inf class makes the row NaN, as in PyTorch's cross_entropy."""
+    return m if m != -inf else like(m, 0)
+
+
+@jit(into_caller=True)  # its body holds exp: optimised in the row function only
+def _sum_exponentials(x, e):
+    """(m, Σ e^(x − shift)), m the row maximum and shift = _shift(m). Where ``e`` holds a row
+    (the gradient's, or the CPU kernels' scratch), e^(x − shift) is stored there, for the
+    gradient to use, and summed from there, so that the loss is the same bits whether or not a
+    gradient is made; else it is summed as it is computed (the same order either way). Every
+    pass runs over a row in cache and vectorises (see activations.row_max and sum_exp)."""
     one = like(x[0], 1)
     m = row_max(x, one)
-    shift = m if m != -inf else like(m, 0)
-    total = _exponentials(x, e, shift, one)
-    return shift + log(total), total
+    return m, _exponentials(x, e, _shift(m), one)
+
+
+@jit
+def _cross_entropy_peak(x, _ignore_index, _smoothing):
+    """max of a share of a row, in float64 (exact): −inf for an empty share, NaN if it holds one."""
+    m = -inf
+    for c in range(x.shape[0]):
+        m = maximum(m, 1.0 * x[c])
+    return m
 
 
 @jit(fastmath=REASSOCIATE)
-def _weighted_sums(x, w, t, smoothing):
+def _weighted_sums(x, w, t, smoothing, n):
     """(Σ a, Σ a·x) in float64, a_c = w_c·t_c (class weights times target probabilities,
-    smoothed), or a_c = w_c where t is empty."""
-    n = x.shape[0]
+    smoothed over n classes), or a_c = w_c where t is empty."""
     a_sum = 0.0
     ax_sum = 0.0
-    for c in range(n):
+    for c in range(x.shape[0]):
         a = w[c] * (t[c] * (1.0 - smoothing) + smoothing / n) if t.shape[0] else w[c] * 1.0
         a_sum += a
         ax_sum += a * x[c]
     return a_sum, ax_sum
 
 
+@jit
+def _index_pick(x, t, w, ignore_index, _smoothing):
+    return _pick(x, t, w, ignore_index)
+
+
+@jit
+def _index_terms(x, t, w, m, n, _ignore_index, smoothing):
+    """(Σ e^(x − shift), Σ w, Σ w·x); the last two 0 without smoothing."""
+    w_sum = 0.0
+    wx_sum = 0.0
+    if smoothing > 0:
+        w_sum, wx_sum = _weighted_sums(x, w, t[:0], 0.0, n)
+    return sum_exp(x, _shift(m), like(m, 1)), w_sum, wx_sum
+
+
+@jit
+def _index_finish(xk, wk, t, n, m, total, w_sum, wx_sum, s, ignore_index, smoothing):
+    """(ℓ, scale_p, scale_w, s·w_k'), w_k' = (1 − ε)·w_k: ∂ℓ/∂x_c = scale_p·e_c − scale_w·w_c,
+    less s·w_k' at k, in x's type (the gradient's pass then runs at x's SIMD width, as
+    PyTorch's does)."""
+    if t[0] == ignore_index:
+        return 0.0, like(m, 0), like(m, 0), like(m, 0)
+    lse = _shift(m) + log(total)
+    wk = (1.0 - smoothing) * wk
+    loss = wk * (lse - xk)
+    if smoothing > 0:
+        loss += smoothing / n * (w_sum * lse - wx_sum)
+    return (loss, like(m, s * (wk + smoothing / n * w_sum) / total), like(m, s * smoothing / n),
+            like(m, s * wk))
+
+
+@jit
+def _index_element(c, x, t, w, m, scale_p, scale_w, swk, ignore_index, _smoothing):
+    k = t[0]
+    if k == ignore_index:
+        return like(scale_p, 0)
+    g = scale_p * exp(x[c] - _shift(m)) - scale_w * w[c]
+    return g - swk if c == k else g
+
+
+@split_into(_index_pick, _cross_entropy_peak, _index_terms, _index_finish, _index_element)
 @jit
 def cross_entropy_index_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index, smoothing):
     """Cross-entropy against a class index k = t[0], with label smoothing ε over C classes:
@@ -213,28 +305,45 @@ def cross_entropy_index_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index
         if grad:
             _zero(gx)
         return 0.0
-    xk = x[k]
+    xk, wk = _pick(x, t, w, ignore_index)
     w_sum = 0.0
     wx_sum = 0.0
     if smoothing > 0:
-        w_sum, wx_sum = _weighted_sums(x, w, t[:0], 0.0)
-    lse, total = _log_sum_exp(x, gx)
-    wk = (1.0 - smoothing) * w[k]
-    loss = wk * (lse - xk)
-    if smoothing > 0:
-        loss += smoothing / n * (w_sum * lse - wx_sum)
+        w_sum, wx_sum = _weighted_sums(x, w, t[:0], 0.0, n)
+    m, total = _sum_exponentials(x, gx)
+    loss, scale_p, scale_w, swk = _index_finish(xk, wk, t, n, m, total, w_sum, wx_sum, s, ignore_index, smoothing)
     if grad:
-        # s·(w_k'·p_c + (ε/C)(W·p_c − w_c)) = scale_p·e_c − scale_w·w_c with p_c = e_c/Σe, in
-        # x's type: the pass over the row then runs at x's SIMD width, as PyTorch's does.
-        one = like(x[0], 1)
-        scale_p = like(one, s * (wk + smoothing / n * w_sum) / total)
-        scale_w = like(one, s * smoothing / n)
-        for c in range(n):
+        for c in range(n):  # gx holds e_c: _index_element's value
             gx[c] = scale_p * gx[c] - scale_w * w[c]
-        gx[k] -= like(one, s * wk)
+        gx[k] -= swk
     return loss
 
 
+@jit
+def _no_pick(_x, _t, _w, _ignore_index, _smoothing):
+    return 0.0, 0.0
+
+
+@jit
+def _probs_terms(x, t, w, m, n, _ignore_index, smoothing):
+    """(Σ e^(x − shift), Σ a, Σ a·x)."""
+    a_sum, ax_sum = _weighted_sums(x, w, t, smoothing, n)
+    return sum_exp(x, _shift(m), like(m, 1)), a_sum, ax_sum
+
+
+@jit
+def _probs_finish(_xk, _wk, _t, n, m, total, a_sum, ax_sum, s, _ignore_index, smoothing):
+    """(ℓ, scale_p, keep, spread): ∂ℓ/∂x_c = scale_p·e_c − w_c·(t_c·keep + spread), in x's type."""
+    loss = a_sum * (_shift(m) + log(total)) - ax_sum
+    return loss, like(m, s * a_sum / total), like(m, s * (1.0 - smoothing)), like(m, s * smoothing / n)
+
+
+@jit
+def _probs_element(c, x, t, w, m, scale_p, keep, spread, _ignore_index, _smoothing):
+    return scale_p * exp(x[c] - _shift(m)) - w[c] * (t[c] * keep + spread)
+
+
+@split_into(_no_pick, _cross_entropy_peak, _probs_terms, _probs_finish, _probs_element)
 @jit
 def cross_entropy_probs_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index, smoothing):
     """Cross-entropy against class probabilities t, smoothed to t' = (1 − ε)t + ε/C:
@@ -246,15 +355,13 @@ def cross_entropy_probs_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index
     cross_entropy_index_row.
     """
     n = x.shape[0]
-    a_sum, ax_sum = _weighted_sums(x, w, t, smoothing)
-    lse, total = _log_sum_exp(x, gx)
+    a_sum, ax_sum = _weighted_sums(x, w, t, smoothing, n)
+    m, total = _sum_exponentials(x, gx)
+    loss, scale_p, keep, spread = _probs_finish(0.0, 0.0, t, n, m, total, a_sum, ax_sum, s, ignore_index, smoothing)
     if grad:
-        one = like(x[0], 1)  # the pass runs in x's type (see cross_entropy_index_row)
-        scale_p = like(one, s * a_sum / total)
-        keep, spread = like(one, s * (1.0 - smoothing)), like(one, s * smoothing / n)
-        for c in range(n):
+        for c in range(n):  # gx holds e_c: _probs_element's value
             gx[c] = scale_p * gx[c] - w[c] * (t[c] * keep + spread)
-    return a_sum * lse - ax_sum
+    return loss
 
 
 # --- losses over vectors (the last axis) ----------------------------------------------------

@@ -72,8 +72,8 @@ def loss_kernels(op, ft):
         args = types.Tuple((types.int64,) + (types.float64,) * (len(op.params) - 1))
         maths = [("indices", op.math, types.int64[:, :, ::1])]
         maths += [("probabilities", op.probs_math, cube)] if op.probs_math else []
-        return [
-            (f"{target} writes {w}", _cuda.map_row_loss(math, w), (f64, flat, cube, cube, cube, cube, cube, cube, t, cube, flat, one64, n, args))
+        return [  # split between a group of threads a row (_cuda._split_row_loss)
+            (f"{target} writes {w}", _cuda.map_row_loss(math, w), (f64, flat, cube, cube, t, cube, flat, one64, n, n, args))
             for target, math, t in maths for w in writes
         ]
     args = types.UniTuple(types.float64, len(op.params))

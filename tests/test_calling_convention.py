@@ -333,7 +333,7 @@ def test_the_gpu_splits_rows_between_threads_and_gives_the_cpu_result(name):
     from numact import _cuda
 
     long_row = _cuda.ROW_SHARE * _cuda.THREADS + 1
-    cases = [((2, long_row), -1, _cuda.THREADS), ((70, 5), -1, 2), ((5, 70), 0, 1)]
+    cases = [((2, long_row), -1, _cuda.THREADS), ((70, _cuda.ROW_SHARE + 1), -1, 2), ((5, 70), 0, 1)]
     op = getattr(numact, name)
     op_backward = getattr(numact, f"{name}_backward")
     for shape, axis, lanes in cases:

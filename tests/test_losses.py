@@ -113,3 +113,62 @@ def test_gradients_match_finite_differences(case):
     grads = host_grads(numact_call(case, "_backward", on_target(arrays), "none", to_target(g)))
     analytic = sum(np.sum(grad * v[name]) for name, grad in zip(case.op.inputs, grads))
     assert numeric == pytest.approx(analytic, rel=1e-6, abs=1e-7)
+
+
+def _split_rows():
+    """(shape, the threads a row takes) for rows of classes split between a group of threads
+    (numact._cuda.lanes_for): a few threads a row with several rows to a block and more rows
+    than the grid holds, a whole block a row, and a thread a row where rows lie side by side."""
+    from numact import _cuda
+
+    few = _cuda.ROW_SHARE + 1
+    return [((70, few), 2), ((2, _cuda.ROW_SHARE * _cuda.THREADS + 1), _cuda.THREADS), ((3, few, 5), 1)]
+
+
+@pytest.mark.cuda_only
+@pytest.mark.parametrize("target_kind", ["indices", "probabilities"])
+def test_the_gpu_splits_rows_of_classes_between_threads_and_gives_the_cpu_result(target_kind):
+    """cross_entropy and nll_loss on the GPU split a row of classes between threads: with
+    class weights, label smoothing, an ignore_index inside the classes, a class of −inf and a
+    NaN, every reduction, and the gradient written into the input itself: within the sum-order
+    bound of the CPU's result."""
+    import numact
+    from numact import _cuda
+
+    rng = np.random.default_rng(3)
+    for shape, lanes in _split_rows():
+        classes = shape[1]
+        assert _cuda.lanes_for(classes, int(np.prod(shape[2:]))) == lanes
+        x = rng.normal(0, 3, shape)
+        x[0, 1] = -np.inf
+        x[1, 2] = np.nan
+        w = rng.uniform(0.5, 2, classes)
+        loss_shape = (shape[0],) + shape[2:]
+        if target_kind == "indices":
+            t = rng.integers(0, classes, loss_shape)
+            t.flat[::4] = 1
+            calls = [("cross_entropy", dict(weight=w, ignore_index=1, label_smoothing=0.1)),
+                     ("cross_entropy", dict(weight=w)), ("nll_loss", dict(weight=w, ignore_index=1))]
+        else:
+            t = rng.dirichlet(np.ones(classes), loss_shape)
+            t = np.moveaxis(t, -1, 1)
+            calls = [("cross_entropy", dict(weight=w, label_smoothing=0.2))]
+        for name, params in calls:
+            for reduction in ("none", "mean"):
+                what = f"{name} {params.keys()} of {shape}, {reduction}"
+                cpu_loss, cpu_grad = getattr(numact, f"{name}_forward_backward")(x, t, reduction=reduction, **params)
+                gpu_params = {k: to_target(v) if isinstance(v, np.ndarray) else v for k, v in params.items()}
+                gpu_x = to_target(x)
+                gpu_loss, gpu_grad = getattr(numact, f"{name}_forward_backward")(gpu_x, to_target(t), reduction=reduction,
+                                                                                 **gpu_params)
+                if reduction == "none":
+                    assert_gpu_matches_cpu(gpu_loss, cpu_loss, f"{what}: losses", classes)
+                else:
+                    np.testing.assert_allclose(to_host(gpu_loss), cpu_loss, rtol=1e-13, err_msg=what)
+                assert_gpu_matches_cpu(gpu_grad, cpu_grad, f"{what}: gradient", classes)
+                g = upstream(loss_shape, np.float64, reduction)
+                gpu_g = to_target(g) if reduction == "none" else g
+                into_x = getattr(numact, f"{name}_backward")(gpu_g, gpu_x, to_target(t), reduction=reduction,
+                                                             out=gpu_x, **gpu_params)
+                cpu_into = getattr(numact, f"{name}_backward")(g, x, t, reduction=reduction, **params)
+                assert_gpu_matches_cpu(into_x, cpu_into, f"{what}: gradient into the input", classes)
