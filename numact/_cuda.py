@@ -204,6 +204,22 @@ def from_host(a: np.ndarray):
     return cuda.to_device(np.asarray(a, order="C"))
 
 
+_CONSTANTS: dict = {}
+
+
+def constant(a: np.ndarray):
+    """A device copy of ``a``, a host array that is never written and made once (the losses'
+    ones, divisors and unit weights), itself made once per GPU context: a call then copies
+    nothing to the device for it. Kept by the host array's identity, which the entry holds."""
+    key = (0 if SIMULATOR else cuda.current_context().handle.value, id(a))
+    found = _CONSTANTS.get(key)
+    if found is None or found[0] is not a:
+        if len(_CONSTANTS) >= 256:
+            _CONSTANTS.clear()
+        found = _CONSTANTS[key] = (a, from_host(a))
+    return found[1]
+
+
 def _launcher(kernel, size_of, blocks=_blocks):
     """Launch ``kernel`` on a grid sized for ``size_of(*arrays)`` work items."""
 

@@ -21,11 +21,14 @@ from ._dtypes import compute_dtype, result_dtype
 from .operators import Loss
 
 
-@functools.cache
-def _constant(value: float, dtype: np.dtype) -> np.ndarray:
-    """A read-only 0-d array, made once (calls on small arrays are dominated by such costs)."""
-    a = np.full((), value, dtype)
-    a.flags.writeable = False
+@functools.lru_cache(maxsize=256)
+def _constant(value: float, dtype: np.dtype, shape: tuple = (), read_only: bool = True) -> np.ndarray:
+    """An array of one value that nothing writes, made once (calls on small arrays are
+    dominated by such costs; the CUDA target then copies it to the device once:
+    ``target.constant``). ``read_only=False`` where a CPU kernel is also handed writable arrays
+    in its place (the user's weights, grad_output), so that both compile as one specialisation."""
+    a = np.full(shape, value, dtype)
+    a.flags.writeable = not read_only
     return a
 
 
@@ -130,7 +133,7 @@ class _LossCall:
         self.n = math.prod(shape)
         for arg in op.probabilities:
             self._check_probabilities(arg)
-        ones = self.target.from_host(_constant(1.0, self.compute))
+        ones = self.target.constant(_constant(1.0, self.compute))
         self.operands = [
             self._flat_operand(self.arrays[arg]) if arg in self.arrays else ones
             for arg in op.arrays + op.weights
@@ -159,7 +162,10 @@ class _LossCall:
             raise ValueError(
                 f"numact.{self.name}: weight has shape {tuple(weight.shape)}, expected ({classes},): one per class"
             )
-        w = target.contiguous(weight, self.compute) if weight is not None else target.from_host(np.ones(classes, self.compute))
+        if weight is not None:
+            w = target.contiguous(weight, self.compute)
+        else:
+            w = target.constant(_constant(1.0, self.compute, (classes,), read_only=False))
         self.w = w
         ignore_index = self.values.get("ignore_index", -100)
         smoothing = self.values.get("label_smoothing", 0.0)
@@ -263,9 +269,9 @@ class _LossCall:
         else 1."""
         if self.reduction in ("mean", "batchmean"):
             if isinstance(self.count, int):
-                return self.target.from_host(np.array(float(self.count)))
+                return self.target.constant(_constant(float(self.count), np.dtype(np.float64), read_only=False))
             return self.count
-        return self.target.from_host(_constant(1.0, np.dtype(np.float64)))
+        return self.target.constant(_constant(1.0, np.dtype(np.float64)))
 
     # --- the launch -------------------------------------------------------------------------
 
@@ -283,7 +289,7 @@ class _LossCall:
                 arg_out = "out" if len(op.inputs) == 1 else f"out[{k}]"
                 grads_out.append(_output(self.name, target, outs[k], tuple(self.arrays[arg].shape), self.dtype, arg_out))
         if self.scale is None:
-            self.scale = target.from_host(np.ones((), self.compute))
+            self.scale = target.constant(_constant(1.0, self.compute, read_only=False))
 
         inputs = [self.arrays[arg] for arg in self.arrays]
         grad_bufs, finish = [], []

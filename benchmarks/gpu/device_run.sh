@@ -3,11 +3,13 @@
 # the repository's root there:
 #   1. numact doctor (driver, toolkit, GPU; three kernels against the CPU's bits);
 #   2. make test-gpu: the whole suite with the GPU as the CUDA target;
-#   3. benchmarks/gpu/check.py: every kernel against the CPU, and its bandwidth beside a copy's.
+#   3. benchmarks/gpu/check.py: every kernel against the CPU, and its bandwidth beside a copy's;
+#   4. benchmarks/gpu/speed.py: numact beside torch's CUDA kernels, into $OUT/gpu-speed.json (the
+#      format of docs/data/gpu-*.json: copy it there, named for the GPU and the date).
 # Such a machine reaches no registry, and its NumPy (2.5) breaks numba-cuda 0.30: the wheels in
 # .whl (numpy 2.4.6, numba 0.68.1, numba-cuda 0.30.4, dask and distributed with what they need
 # there) are carried and put first on the path. Everything it prints also lands in $OUT.
-#   SUITE_SECONDS=330 CHECK_SIZE=16777216 bash benchmarks/gpu/device_run.sh
+#   SUITE_SECONDS=330 CHECK_SIZE=16777216 SPEED_SECONDS=240 bash benchmarks/gpu/device_run.sh
 set -u
 OUT=${OUT:-/tmp/numact-gpu}
 mkdir -p "$OUT"
@@ -30,6 +32,10 @@ status=$(( status || PIPESTATUS[0] ))
 echo "=== benchmarks/gpu/check.py" | tee "$OUT/check.txt"
 timeout "${CHECK_SECONDS:-150}" python3 benchmarks/gpu/check.py --size "${CHECK_SIZE:-16777216}" --repeat 10 \
     ${CHECK_ARGS:-} 2>&1 | tee -a "$OUT/check.txt"
+status=$(( status || PIPESTATUS[0] ))
+echo "=== benchmarks/gpu/speed.py" | tee "$OUT/speed.txt"
+timeout "${SPEED_SECONDS:-240}" python3 benchmarks/gpu/speed.py --repeat 10 --json "$OUT/gpu-speed.json" \
+    ${SPEED_ARGS:-} 2>&1 | tee -a "$OUT/speed.txt"
 status=$(( status || PIPESTATUS[0] ))
 echo "device_run: exit $status"
 exit $status

@@ -280,6 +280,15 @@ def _activation_names() -> set:
     return {op.name for op in ACTIVATIONS}
 
 
+def gpu_ratios(r: dict) -> tuple[float | None, float | None]:
+    """(default, kernels alone) of a GPU result (benchmarks/gpu/speed.py, docs/data/gpu-*.json):
+    torch's time over numact's, both allocating their results, and both writing into given
+    outputs (where torch has an out variant)."""
+    default = r["torch_ms"] / r["numact_alloc_ms"] if r.get("torch_ms") and r.get("numact_alloc_ms") else None
+    alone = r["torch_out_ms"] / r["numact_ms"] if r.get("torch_out_ms") and r.get("numact_ms") else None
+    return default, alone
+
+
 def headline(result) -> dict:
     """The figures a run is judged by, for the summary lines and the summary table: the
     activations' rows (``act``) and forward rows, cross_entropy's fused row, the median

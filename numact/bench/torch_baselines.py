@@ -1,4 +1,5 @@
-"""PyTorch's CPU kernels for every operator, from the operator table's reference expressions.
+"""PyTorch's kernels for every operator, from the operator table's reference expressions: on
+the CPU for NumPy arrays (tensors over their memory), on the GPU for CUDA tensors handed in.
 
 The forward is the reference itself; the backward is autograd's, run on a graph built once
 (``retain_graph``), so what is timed is torch's own backward kernels (``sigmoid_backward``,
@@ -18,16 +19,23 @@ def available() -> bool:
     return True
 
 
+def tensor(a):
+    """``a`` itself if it is a tensor, else a tensor over the NumPy array's memory."""
+    import torch
+
+    return a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
+
+
 def activation(op, x, g, params):
     """(forward(), backward()) closures over torch tensors sharing x's and g's memory."""
     import torch
     import torch.nn.functional as F
 
-    tx = torch.from_numpy(x)
-    tg = torch.from_numpy(g)
+    tx = tensor(x)
+    tg = tensor(g)
     scope = {"torch": torch, "F": F, **params}
     if op.kind == "channelwise":
-        scope["weight"] = torch.from_numpy(params["weight"])
+        scope["weight"] = tensor(params["weight"])
     if op.kind == "rowwise":
         scope["axis"] = params.get("axis", -1)
 
@@ -57,7 +65,7 @@ def loss(op, arrays, params):
     import torch.nn.functional as F
 
     fn = eval(op.reference, {"F": F})  # noqa: S307
-    tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
+    tensors = [tensor(a) for a in arrays]
     positional = dict(zip(op.arrays, tensors))
     keywords = {k: v for k, v in params.items() if k not in op.weights}
 
@@ -149,7 +157,7 @@ def activation_into(op, x, g, params, y, dx):
     if variants is None:
         return None
     forward, backward = variants
-    tx, tg, ty, tdx = (torch.from_numpy(a) for a in (x, g, y, dx))
+    tx, tg, ty, tdx = (tensor(a) for a in (x, g, y, dx))
     saved = torch.empty_like(tx)  # the forward's output, as autograd would save it
     forward(tx, saved)
     return (lambda: forward(tx, ty)), (lambda: backward(tg, tx, saved, tdx))

@@ -15,7 +15,7 @@ import re
 import numpy as np
 
 import numact
-from numact.bench.cli import report_lines, summary_table
+from numact.bench.cli import gpu_ratios, report_lines, summary_table
 from numact.operators import ACCURACY, ACTIVATIONS, LOSSES, REQUIRED, Loss, loss_markdown_table, markdown_table
 
 PLACEHOLDER = re.compile(r"^<!-- numact:([\w-]+) -->$", re.M)
@@ -142,19 +142,29 @@ def speed_summary() -> str:
             + summary_table(runs))
 
 
+def _cell(value, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
 def gpu_speed() -> str:
     lines = []
     for stem, run in gpu_runs():
         lines += [f"### {run['machine']}, {run['date']}, at {run['commit']}", "", run["note"], "",
                   f"![numact and torch on {run['machine']}](speed/{stem}.png)", "",
                   f"From `docs/data/{stem}.json`; device-to-device copy {run['copy_tb_per_s']} TB/s. "
-                  f"{run['dtype']}, {run['size']:,} elements; source: {run['source']}.", "",
-                  "| pass | numact, out= given, ms | numact, allocating, ms | torch ms | vs torch |",
-                  "|---|---:|---:|---:|---:|"]
+                  f"{run['dtype']}, {run['size']:,} elements unless the pass says; source: {run['source']}. "
+                  "Default: both allocate their results; kernels alone: both write into given outputs "
+                  "(torch's ATen out variants, where it has them).", "",
+                  "| pass | numact ms | torch ms | default vs torch | numact out= ms | torch out= ms | "
+                  "kernels alone vs torch | of copy |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for r in run["results"]:
-            alloc = f"{r['numact_alloc_ms']:.3f}" if r.get("numact_alloc_ms") else "–"
-            lines.append(f"| {r['pass']} | {r['numact_ms']:.3f} | {alloc} | {r['torch_ms']:.3f} | "
-                         f"{r['torch_ms'] / r['numact_ms']:.2f}× |")
+            default, alone = gpu_ratios(r)
+            lines.append(" | ".join([
+                f"| {r['pass']}", _cell(r.get("numact_alloc_ms"), ".3f"), _cell(r.get("torch_ms"), ".3f"),
+                _cell(default, ".2f") + ("×" if default else ""), _cell(r.get("numact_ms"), ".3f"),
+                _cell(r.get("torch_out_ms"), ".3f"), _cell(alone, ".2f") + ("×" if alone else ""),
+                _cell(r.get("copy_fraction"), ".0%")]) + " |")
         lines.append("")
     return "\n".join(lines) if lines else "No GPU benchmark JSON in docs/data yet."
 
@@ -165,14 +175,14 @@ def gpu_chart(run: dict, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = run["results"]
+    rows = [r for r in run["results"] if gpu_ratios(r)[0]]
     fig, ax = plt.subplots(figsize=(8, 0.3 * len(rows) + 1.4), layout="constrained")
-    ax.barh(range(len(rows)), [r["torch_ms"] / r["numact_ms"] for r in rows], color="#e6550d")
+    ax.barh(range(len(rows)), [gpu_ratios(r)[0] for r in rows], color="#e6550d")
     ax.axvline(1, color="black", lw=1)
     ax.set_xscale("log")
     ax.set_yticks(range(len(rows)), [r["pass"] for r in rows], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("numact's speed-up over torch (right of the line is faster)")
+    ax.set_xlabel("numact's speed-up over torch, both allocating (right of the line is faster)")
     ax.set_title(f"{run['machine']}, {run['date']}, numact at {run['commit']}", fontsize=9)
     fig.savefig(path, format="png", dpi=90)
     plt.close(fig)

@@ -1,0 +1,252 @@
+"""numact beside PyTorch's CUDA kernels on one GPU: the measurements the GPU speed targets name.
+
+    python benchmarks/gpu/speed.py [--size N] [--rows 65536x1000,...] [--repeat R] [--ops a,b]
+                                   [--json docs/data/gpu-<gpu>-<date>.json]
+
+float32. Each figure is the median of R calls after a warm-up, each call then synchronised (a
+call: the Python side, the launch, the kernel), numact and torch on the same device memory,
+one after the other in one run, so that they compare as ratios:
+- copy: a device-to-device copy of N float32 (torch's ``copy_``; numba's copy kernel without
+  torch), read and write: the roofline;
+- every activation forward and backward at N elements (PReLU over rows of 1,000 channels):
+  numact into a given ``out=`` and torch's ATen out variant (kernels alone, where torch has
+  one), numact allocating and torch allocating (the default regime), and the fraction of the
+  copy's bandwidth numact's ``out=`` call reaches (bytes the pass must move over its time);
+- the softmax family forward and backward at each ``--rows`` shape;
+- every loss's fused call (reduction='mean') against torch's forward plus autograd backward, at
+  N elements (the class losses at each ``--rows`` shape);
+- small calls: every activation forward at 1,000 elements, from a numba device array and from
+  a torch tensor, against torch's call on the tensor.
+``--json`` writes the format of docs/data/gpu-*.json, which the Speed page shows. Without
+torch's CUDA (under the simulator, NUMBA_ENABLE_CUDASIM=1 with a tiny --size, as the tests run
+it) torch's columns are empty.
+"""
+
+import argparse
+import datetime
+import json
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+
+from numba import cuda
+
+import numact
+from numact.bench import torch_baselines
+from numact.bench.cli import gpu_ratios
+from numact.bench.workloads import activation_arrays, loss_arrays
+from numact.operators import ACTIVATIONS, LOSSES
+
+ROWS = "65536x1000,8192x50257,4194304x16"  # rows × row length: a batch, a vocabulary, short rows
+SMALL = 1000
+
+
+def torch_cuda():
+    """torch, where it runs on the GPU; else None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch if torch.cuda.is_available() else None
+
+
+def seconds(call, repeat: int) -> float | None:
+    if call is None:
+        return None
+    call()
+    cuda.synchronize()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class Device:
+    """Arrays on the GPU: numba device arrays, and torch tensors over the same memory."""
+
+    def __init__(self, torch):
+        self.torch = torch
+
+    def put(self, a: np.ndarray):
+        """(numba view, torch tensor or None) of a copy of ``a`` on the GPU."""
+        if self.torch is None:
+            return cuda.to_device(np.ascontiguousarray(a)), None
+        t = self.torch.from_numpy(np.ascontiguousarray(a)).cuda()
+        return cuda.as_cuda_array(t), t
+
+    def empty_like(self, a: np.ndarray):
+        return self.put(np.empty_like(a))
+
+
+def _ms(t):
+    return None if t is None else round(t * 1e3, 4)
+
+
+def activation_rows(op, x, g, params, device: Device, repeat: int, label: str, copy_bps: float | None) -> list[dict]:
+    """The forward and backward of ``op`` on x, g: numact out= and allocating, torch's."""
+    (xd, xt), (gd, gt) = device.put(x), device.put(g)
+    (yd, yt), (dxd, dxt) = device.empty_like(x), device.empty_like(x)
+    on_device = {k: device.put(v)[0] if isinstance(v, np.ndarray) else v for k, v in params.items()}
+    torch_params = {k: device.put(v)[1] if isinstance(v, np.ndarray) else v for k, v in params.items()}
+    forward, backward = getattr(numact, op.name), getattr(numact, f"{op.name}_backward")
+    outs = (dxd, device.put(params["weight"])[0]) if op.kind == "channelwise" else dxd
+    t_forward = t_backward = into = None
+    if device.torch is not None:
+        t_forward, t_backward = torch_baselines.activation(op, xt, gt, torch_params)
+        into = torch_baselines.activation_into(op, xt, gt, torch_params, yt, dxt)
+    rows = []
+    for step, call_out, call_alloc, torch_alloc, torch_out, moved in [
+        ("forward", lambda: forward(xd, **on_device, out=yd), lambda: forward(xd, **on_device),
+         t_forward, into and into[0], 2 * x.nbytes),
+        ("backward", lambda: backward(gd, xd, **on_device, out=outs), lambda: backward(gd, xd, **on_device),
+         t_backward, into and into[1], 3 * x.nbytes),
+    ]:
+        t_out = seconds(call_out, repeat)
+        rows.append({
+            "pass": f"{op.name} {step}{label}", "numact_ms": _ms(t_out), "numact_alloc_ms": _ms(seconds(call_alloc, repeat)),
+            "torch_ms": _ms(seconds(torch_alloc, repeat)), "torch_out_ms": _ms(seconds(torch_out, repeat)),
+            "copy_fraction": None if copy_bps is None else round(moved / t_out / copy_bps, 3),
+        })
+    return rows
+
+
+def loss_row(op, arrays, params, device: Device, repeat: int, label: str, copy_bps: float | None) -> dict:
+    """The fused call (reduction='mean') against torch's forward + backward."""
+    placed = [device.put(a) for a in arrays]
+    fused = getattr(numact, f"{op.name}_forward_backward")
+    t_numact = seconds(lambda: fused(*(d for d, _ in placed), **params), repeat)
+    t_torch = None
+    if device.torch is not None:
+        t_torch = seconds(torch_baselines.loss(op, [t for _, t in placed], params)[2], repeat)
+    moved = sum(a.nbytes for a in arrays) + sum(a.nbytes for name, a in zip(op.arrays, arrays) if name in op.inputs)
+    return {"pass": f"{op.name} fused{label}", "numact_ms": None, "numact_alloc_ms": _ms(t_numact),
+            "torch_ms": _ms(t_torch), "torch_out_ms": None,
+            "copy_fraction": None if copy_bps is None else round(moved / t_numact / copy_bps, 3)}
+
+
+def small_rows(op, device: Device, repeat: int, rng) -> list[dict]:
+    """op's forward at SMALL elements from a numba array, from a torch tensor, and torch's."""
+    x, _, params = activation_arrays(op, SMALL, np.float32, rng)
+    if op.kind != "elementwise":
+        return []
+    xd, xt = device.put(x)
+    forward = getattr(numact, op.name)
+    t_torch = None
+    if device.torch is not None:
+        t_torch = seconds(torch_baselines.activation(op, xt, xt, params)[0], repeat)
+    rows = [{"pass": f"{op.name} forward, {SMALL:,} elements, numba array in", "numact_ms": None,
+             "numact_alloc_ms": _ms(seconds(lambda: forward(xd, **params), repeat)), "torch_ms": _ms(t_torch),
+             "torch_out_ms": None, "copy_fraction": None}]
+    if xt is not None:
+        rows.append({"pass": f"{op.name} forward, {SMALL:,} elements, torch tensor in", "numact_ms": None,
+                     "numact_alloc_ms": _ms(seconds(lambda: forward(xt, **params), repeat)), "torch_ms": _ms(t_torch),
+                     "torch_out_ms": None, "copy_fraction": None})
+    return rows
+
+
+@cuda.jit
+def _copy(dst, src):
+    for i in range(cuda.grid(1), src.size, cuda.gridsize(1)):
+        dst[i] = src[i]
+
+
+def copy_bandwidth(size: int, device: Device, repeat: int) -> float:
+    """Bytes a second of a device-to-device copy of ``size`` float32, read and write."""
+    (src, st), (dst, dt) = device.put(np.ones(size, np.float32)), device.empty_like(np.ones(size, np.float32))
+    if device.torch is not None:
+        t = seconds(lambda: dt.copy_(st), repeat)
+    else:
+        t = seconds(lambda: _copy[min(65536, -(-size // 256)), 256](dst, src), repeat)
+    return 2 * size * 4 / t
+
+
+def parse_rows(text: str) -> list[tuple[int, int]]:
+    return [tuple(int(v) for v in shape.split("x")) for shape in text.split(",") if shape]
+
+
+def machine(torch) -> str:
+    if torch is None:
+        from numba import config
+
+        return "the CUDA simulator" if config.ENABLE_CUDASIM else "a GPU (torch without CUDA: no torch figures)"
+    props = torch.cuda.get_device_properties(0)
+    driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                            capture_output=True, text=True).stdout.strip()
+    return f"{props.name} ({props.multi_processor_count} SMs; driver {driver}; torch {torch.__version__})"
+
+
+def commit() -> str:
+    run = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                         cwd=pathlib.Path(__file__).parent)
+    return run.stdout.strip() or "unknown"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=65_536_000)
+    parser.add_argument("--rows", default=ROWS, help="rows × row length of the row passes, comma-separated")
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--ops", default="")
+    parser.add_argument("--json", default="", help="write the results here, in docs/data's GPU format")
+    args = parser.parse_args(argv)
+    names = set(args.ops.split(",")) - {""}
+    activations = [op for op in ACTIVATIONS if not names or op.name in names]
+    losses = [op for op in LOSSES if not names or op.name in names]
+    torch = torch_cuda()
+    device = Device(torch)
+    rng = np.random.default_rng(0)
+    shapes = parse_rows(args.rows)
+
+    copy_bps = copy_bandwidth(args.size, device, args.repeat)
+    print(f"device-to-device copy of {args.size:,} float32: {copy_bps / 1e12:.2f} TB/s", flush=True)
+    results = []
+    for op in activations:
+        x, g, params = activation_arrays(op, args.size, np.float32, rng)
+        if op.kind != "rowwise":
+            results += activation_rows(op, x, g, params, device, args.repeat, "", copy_bps)
+        else:
+            for rows, n in shapes:
+                x, g = (rng.standard_normal((rows, n), dtype=np.float32) * 3 for _ in range(2))
+                results += activation_rows(op, x, g, params, device, args.repeat, f", {rows:,} × {n:,}", copy_bps)
+        print(f"{op.name}: done", flush=True)
+    for op in losses:
+        arrays, params = loss_arrays(op, args.size, np.float32, rng)
+        if op.kind != "class":
+            results.append(loss_row(op, arrays, params, device, args.repeat, "", copy_bps))
+        else:
+            for rows, n in shapes:
+                x = rng.standard_normal((rows, n), dtype=np.float32) * 3
+                t = rng.integers(0, n, rows)
+                results.append(loss_row(op, [x, t], params, device, args.repeat, f", {rows:,} × {n:,}", copy_bps))
+        print(f"{op.name}: done", flush=True)
+    for op in activations:
+        results += small_rows(op, device, args.repeat, rng)
+
+    print("\n| pass | numact ms | torch ms | default vs torch | numact out= ms | torch out= ms | kernels alone vs torch | of copy |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        default, alone = gpu_ratios(r)
+        cells = [r["numact_alloc_ms"], r["torch_ms"], default, r["numact_ms"], r["torch_out_ms"], alone]
+        print(f"| {r['pass']} | " + " | ".join("–" if c is None else f"{c:.3f}" for c in cells)
+              + " | " + ("–" if r["copy_fraction"] is None else f"{r['copy_fraction']:.0%}") + " |")
+    if args.json:
+        run = {"machine": machine(torch), "date": datetime.date.today().isoformat(), "commit": commit(),
+               "source": "benchmarks/gpu/speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "note": "numact beside torch's CUDA kernels in one run (benchmarks/gpu/speed.py).",
+               "dtype": "float32", "size": args.size, "copy_tb_per_s": f"{copy_bps / 1e12:.2f}", "results": results}
+        pathlib.Path(args.json).write_text(json.dumps(run, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
