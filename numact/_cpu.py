@@ -585,7 +585,17 @@ def sum_partials(result, partial, divisor):
     result[0] = _sum(partial) / divisor[()]
 
 
-def check_classes(t: np.ndarray, w: np.ndarray, ignore_index: int, classes: int):
+def pending() -> None:
+    """The CPU's checks give their positions at once (the GPU's later: numact._cuda.Pending)."""
+    return None
+
+
+def stop(_checks) -> tuple:
+    """The loss kernels take no check results: the CPU's checks have raised before them."""
+    return ()
+
+
+def check_classes(t: np.ndarray, w: np.ndarray, ignore_index: int, classes: int, _checks=None):
     """(the first position of a target outside [0, classes) that is not ignore_index, or −1;
     Σ w[t] over the kept targets as a 0-d float64 array)."""
     total = np.zeros(())
@@ -606,7 +616,7 @@ def _check_classes(total, t, w, ignore_index, classes):
     return -1
 
 
-def first_outside(a: np.ndarray, low: float, high: float) -> int:
+def first_outside(a: np.ndarray, low: float, high: float, _checks=None) -> int:
     """The first flat position of ``a`` outside [low, high] (NaN is outside), or −1."""
     return _first_outside(a.reshape(a.size), low, high)
 

@@ -8,6 +8,7 @@ use small grids, since the simulator runs one Python thread per GPU thread.
 
 import contextlib
 import contextvars
+import math
 from functools import cache
 
 import numba
@@ -538,7 +539,9 @@ def map_loss(f, writes):
     sum_losses, write_losses, grads = writes
 
     @_kernel
-    def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, n, args):
+    def kernel(partial, losses, grad_a, grad_b, a, b, c, d, scale, divisor, n, args, stop):
+        if _stopped(stop):
+            return
         shared = cuda.shared.array(THREADS, float64)
         acc = 0.0
         inverse = 1.0 / divisor[()]  # one division per call, not per element
@@ -568,7 +571,9 @@ def map_row_loss(f, writes):
     write_losses, write_grads = writes
 
     @_kernel
-    def kernel(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args):
+    def kernel(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args, stop):
+        if _stopped(stop):
+            return
         shared = cuda.shared.array(THREADS, float64)
         inner = x.shape[2]
         acc = 0.0
@@ -603,7 +608,9 @@ def _split_row_loss(split, writes):
     write_share = numba.njit(write_share) if SIMULATOR else cuda.jit(device=True)(write_share)
 
     @_kernel
-    def kernel(partial, losses, gx, x, t, w, scale, divisor, rows, lanes, args):
+    def kernel(partial, losses, gx, x, t, w, scale, divisor, rows, lanes, args, stop):
+        if _stopped(stop):
+            return
         shared = cuda.shared.array((3, THREADS), float64)
         th = cuda.threadIdx.x
         lane, groups = th % lanes, cuda.blockDim.x // lanes
@@ -634,14 +641,14 @@ def _split_row_loss(split, writes):
         if th == 0:
             partial[cuda.blockIdx.x] = acc
 
-    def launch(partial, losses, gx, _gy, _gz, x, _y, _z, t, w, scale, divisor, rows, args):
+    def launch(partial, losses, gx, _gy, _gz, x, _y, _z, t, w, scale, divisor, rows, args, stop):
         if x.shape[1] == 0:  # no classes: every row ignored (else refused), its loss 0
             copy_into(partial, from_host(np.zeros(1)))
             if write_losses:
                 copy_into(losses, from_host(np.zeros(1, losses.dtype)))
             return
         lanes = lanes_for(x.shape[1], x.shape[2])
-        kernel[partial.size, THREADS](partial, losses, gx, x, t, w, scale, divisor, rows, lanes, args)
+        kernel[partial.size, THREADS](partial, losses, gx, x, t, w, scale, divisor, rows, lanes, args, stop)
 
     launch.kernel = kernel
     return launch
@@ -663,42 +670,100 @@ def sum_partials(result, partial, divisor) -> None:
     _sum_partials[1, THREADS](result, partial, divisor)
 
 
+# --- checks of the losses' values -----------------------------------------------------------
+# A check kernel writes the first bad position it finds into a slot of a Pending's array on the
+# device, and the loss kernel, handed that array (``stop``), skips its work where a slot is set:
+# nothing waits for the check before the loss kernel is launched, and no result is written when
+# the call is refused. The host reads the positions once, after the loss kernel (``Found``).
+
+_NONE_FOUND = np.full(2, np.inf)  # a slot for each check a loss makes at most (BCE: two)
+_NONE_FOUND.flags.writeable = False
+
+
+@cuda.jit(device=True)
+def _stopped(stop):
+    """Whether a check has found a bad value (numact._loss_api: the call is refused)."""
+    return stop[0] != math.inf or stop[1] != math.inf
+
+
+class Pending:
+    """The positions a call's checks find, on the device, and read on the host once."""
+
+    def __init__(self):
+        self.found = cuda.device_array(len(_NONE_FOUND), np.float64)
+        copy_into(self.found, constant(_NONE_FOUND))
+        self.slots = 0
+        self.host = None
+
+    def slot(self) -> "Found":
+        found = Found(self, self.slots)
+        self.slots += 1
+        return found
+
+    def read(self) -> np.ndarray:
+        if self.host is None:
+            self.host = self.found.copy_to_host()  # waits for the kernels before it
+        return self.host
+
+
+class Found:
+    """One check's result: ``position()``, the first bad flat position or −1, read after the
+    loss kernel."""
+
+    def __init__(self, pending: Pending, slot: int):
+        self.pending, self.slot = pending, slot
+
+    def position(self) -> int:
+        value = self.pending.read()[self.slot]
+        return -1 if value == np.inf else int(value)
+
+
+def pending() -> Pending:
+    return Pending()
+
+
+def stop(pending_checks: Pending | None) -> tuple:
+    """The loss kernels' last argument: the checks' positions on the device (none: all clear)."""
+    return (constant(_NONE_FOUND) if pending_checks is None else pending_checks.found,)
+
+
 @_kernel
-def _check_classes(stats, t, w, ignore_index, classes):
+def _check_classes(total, found, slot, t, w, ignore_index, classes):
     shared = cuda.shared.array(THREADS, float64)
     acc = 0.0
     for r in range(cuda.threadIdx.x, t.size, THREADS):
         k = t[r]
         if k != ignore_index:
             if k < 0 or k >= classes:
-                cuda.atomic.min(stats, 1, r)  # the minimum: the same whatever the order
+                cuda.atomic.min(found, slot, r)  # the minimum: the same whatever the order
             else:
                 acc += w[k]
     acc = _block_sum(shared, acc)
     if cuda.threadIdx.x == 0:
-        stats[0] = acc
+        total[()] = acc
 
 
-def check_classes(t, w, ignore_index: int, classes: int):
-    """(the first position of a target outside [0, classes) that is not ignore_index, or −1;
-    Σ w[t] over the kept targets as a 0-d float64 array), in one block."""
-    stats = from_host(np.array([0.0, np.inf]))
-    _check_classes[1, THREADS](stats, t, w, ignore_index, classes)
-    total, first_bad = stats.copy_to_host()
-    return (-1 if first_bad == np.inf else int(first_bad)), from_host(np.array(total))
+def check_classes(t, w, ignore_index: int, classes: int, checks: Pending):
+    """(the first position of a target outside [0, classes) that is not ignore_index, as a
+    Found of ``checks``; Σ w[t] over the kept targets as a 0-d float64 device array), in one
+    block, read by nothing on the host."""
+    total = cuda.device_array((), np.float64)
+    found = checks.slot()
+    _check_classes[1, THREADS](total, checks.found, found.slot, t, w, ignore_index, classes)
+    return found, total
 
 
 @_kernel
-def _first_outside(found, a, low, high):
+def _first_outside(found, slot, a, low, high):
     for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
         if not (a[i] >= low and a[i] <= high):
-            cuda.atomic.min(found, 0, i)
+            cuda.atomic.min(found, slot, i)
 
 
-def first_outside(a, low: float, high: float) -> int:
-    """The first flat position of ``a`` outside [low, high] (NaN is outside), or −1."""
-    found = from_host(np.array([np.inf]))
+def first_outside(a, low: float, high: float, checks: Pending):
+    """The first flat position of ``a`` outside [low, high] (NaN is outside), or −1, as a Found
+    of ``checks``."""
+    found = checks.slot()
     if a.size:
-        _first_outside[_blocks(a.size), THREADS](found, a.reshape(a.size), low, high)
-    position = found.copy_to_host()[0]
-    return -1 if position == np.inf else int(position)
+        _first_outside[_blocks(a.size), THREADS](checks.found, found.slot, a.reshape(a.size), low, high)
+    return found

@@ -91,7 +91,13 @@ def loss_shape(op: Loss, shape: tuple) -> tuple:
 
 
 class _LossCall:
-    """One loss call after its checks: target, dtypes, the arrays laid out for the kernel."""
+    """One loss call after its checks: target, dtypes, the arrays laid out for the kernel.
+
+    The checks of the values (class indices, probabilities) refuse the call at once on the CPU;
+    on the GPU their kernels run before the loss kernel, which skips its work where one found a
+    bad value, and the call is refused after it (``_refuse_if_found``): no round trip to the host
+    before the loss kernel, and a refused call writes nothing on either target.
+    """
 
     def __init__(self, op: Loss, name: str, arrays: dict[str, Any], params: dict[str, Any],
                  reduction: Any, g: Any = None):
@@ -111,6 +117,7 @@ class _LossCall:
             result_dtype(name, arg, a.dtype)  # a TypeError for complex, object, ...
         self.dtype = np.result_type(*(result_dtype(name, arg, self.arrays[arg].dtype) for arg in op.inputs))
         self.compute = compute_dtype(self.dtype)
+        self.pending, self.found = None, []  # the checks' results, where the target gives them later
         layout = {"elementwise": self._elementwise, "class": self._class, "vector": self._vector}
         layout[op.kind]()
         self.scale = None if g is None else self._scale(g)
@@ -177,10 +184,10 @@ class _LossCall:
                 )
             self.math = op.math
             self.t = target.contiguous(t, np.int64).reshape(rows[0], 1, rows[2])
-            first_bad, weight_sum = target.check_classes(self.t.reshape(self.n), w, ignore_index, classes)
-            if first_bad >= 0:
-                value = _item(target, self.t.reshape(self.n), first_bad)
-                raise BadClassIndex(self.name, value, _index(first_bad, self.loss_shape), classes, ignore_index)
+            flat_t = self.t.reshape(self.n)
+            first_bad, weight_sum = target.check_classes(flat_t, w, ignore_index, classes, self._checks())
+            self._refuse_if_found(first_bad, lambda position: BadClassIndex(
+                self.name, _item(target, flat_t, position), _index(position, self.loss_shape), classes, ignore_index))
             self.count = weight_sum  # 'mean' divides by Σ w[target] over the kept targets
         elif t.dtype.kind == "f" and op.probs_math is not None:
             if tuple(t.shape) != shape:
@@ -246,10 +253,32 @@ class _LossCall:
 
     def _check_probabilities(self, arg):
         a = self.target.contiguous(self.arrays[arg], self.compute)
-        position = self.target.first_outside(a, 0.0, 1.0)
-        if position >= 0:
-            value = _item(self.target, a.reshape(a.size), position)
-            raise BadProbability(self.name, arg, value, _index(position, tuple(a.shape)))
+        position = self.target.first_outside(a, 0.0, 1.0, self._checks())
+        self._refuse_if_found(position, lambda p: BadProbability(
+            self.name, arg, _item(self.target, a.reshape(a.size), p), _index(p, tuple(a.shape))))
+
+    def _checks(self):
+        """Where the target's checks put what they find: None on the CPU, whose checks return
+        positions at once; on the GPU a Pending (numact._cuda), made at the first check."""
+        if self.pending is None:
+            self.pending = self.target.pending()
+        return self.pending
+
+    def _refuse_if_found(self, found, error):
+        """Raise ``error(position)`` for a bad value a check found: at once where the target
+        gives the position (the CPU's checks), else after the loss kernel (``run``: the GPU's
+        kernel is launched without waiting for the check, and skips its work where it found
+        one, so that a refused call still writes nothing)."""
+        if isinstance(found, int):
+            if found >= 0:
+                raise error(found)
+        else:
+            self.found.append((found, error))
+
+    def _refuse_what_was_found(self):
+        for found, error in self.found:
+            if (position := found.position()) >= 0:
+                raise error(position)
 
     def _scale(self, g):
         """grad_output as what the kernels multiply each gradient by: one value per loss element
@@ -317,7 +346,7 @@ class _LossCall:
             grads = [b.reshape(b.size) for b in grad_bufs] + [target.empty((1,), self.compute)] * (2 - len(grad_bufs))
             kernel = target.map_loss(op.math, (want_loss and reduced, write_losses, len(grad_bufs)))
             kernel(partial, loss_buf.reshape(loss_buf.size), *grads, *self.operands, self.scale, divisor, self.n,
-                   self.kernel_args)
+                   self.kernel_args, *target.stop(self.pending))
         else:
             none = target.empty((self.rows3[0], 0, self.rows3[2]), self.compute)
             grads = [b.reshape(self.rows3) for b in grad_bufs] + [none] * (3 - len(grad_bufs))
@@ -325,7 +354,8 @@ class _LossCall:
             kernel = target.map_row_loss(self.math, (write_losses, want_grads))
             w = self.w.reshape(1, self.w.size, 1)
             kernel(partial, loss_buf.reshape(loss_buf.size), *grads, *x3, self.t, w, self.scale, divisor, self.n,
-                   self.kernel_args)
+                   self.kernel_args, *target.stop(self.pending))
+        self._refuse_what_was_found()
         if loss_out is not None and reduced:
             result, done = _buffer(target, loss_out, self.compute)
             target.sum_partials(result.reshape(1), partial, divisor)

@@ -64,7 +64,7 @@ def loss_kernels(op, ft):
     if op.kind == "elementwise":
         args = types.UniTuple(ft, len(op.params)) if op.params else types.Tuple(())
         return [
-            (f"writes {writes}", _cuda.map_loss(op.math, writes), (f64, flat, flat, flat, flat, flat, one, one, one, one64, n, args))
+            (f"writes {writes}", _cuda.map_loss(op.math, writes), (f64, flat, flat, flat, flat, flat, one, one, one, one64, n, args, f64))
             for writes in [(True, False, 0), (False, True, 0), (False, False, 2), (True, False, 1)]
         ]
     writes = [(True, False), (False, True)]
@@ -73,12 +73,12 @@ def loss_kernels(op, ft):
         maths = [("indices", op.math, types.int64[:, :, ::1])]
         maths += [("probabilities", op.probs_math, cube)] if op.probs_math else []
         return [  # split between a group of threads a row (_cuda._split_row_loss)
-            (f"{target} writes {w}", _cuda.map_row_loss(math, w), (f64, flat, cube, cube, t, cube, flat, one64, n, n, args))
+            (f"{target} writes {w}", _cuda.map_row_loss(math, w), (f64, flat, cube, cube, t, cube, flat, one64, n, n, args, f64))
             for target, math, t in maths for w in writes
         ]
     args = types.UniTuple(types.float64, len(op.params))
     return [
-        (f"writes {w}", _cuda.map_row_loss(op.math, w), (f64, flat, cube, cube, cube, cube, cube, cube, cube, cube, one, one64, n, args))
+        (f"writes {w}", _cuda.map_row_loss(op.math, w), (f64, flat, cube, cube, cube, cube, cube, cube, cube, cube, one, one64, n, args, f64))
         for w in writes
     ]
 
@@ -90,8 +90,9 @@ def helper_kernels():
     f64, f32, i64 = types.float64[::1], types.float32[::1], types.int64[::1]
     found = [
         ("sum_partials", _cuda._sum_partials, (f32, f64, types.Array(types.float64, 0, "C"))),
-        ("check_classes", _cuda._check_classes, (f64, i64, f32, types.int64, types.int64)),
-        ("first_outside", _cuda._first_outside, (f64, f32, types.float64, types.float64)),
+        ("check_classes", _cuda._check_classes,
+         (types.Array(types.float64, 0, "C"), f64, types.int64, i64, f32, types.int64, types.int64)),
+        ("first_outside", _cuda._first_outside, (f64, types.int64, f32, types.float64, types.float64)),
     ]
     for ndim in (1, 2, 3, 5):
         for src, dst in (("float16", "float32"), ("bool", "float16"), ("float64", "float64")):

@@ -162,3 +162,42 @@ def test_a_cosine_label_per_vector():
     x = to_target(np.ones((4, 3)))
     with pytest.raises(ValueError, match=r"numact\.cosine_embedding_loss: target has shape \(3,\); expected one label per vector, shape \(4,\)"):
         numact.cosine_embedding_loss(x, x, to_target(np.ones(3)))
+
+
+@pytest.mark.cuda_only
+@pytest.mark.parametrize("bad", [False, True])
+@pytest.mark.parametrize("name", ["cross_entropy", "binary_cross_entropy"])
+def test_the_gpu_checks_values_without_a_round_trip_before_the_loss_kernel(monkeypatch, name, bad):
+    """On the GPU the checks of class indices and probabilities run on the device and the loss
+    kernel is launched without waiting for them: the host reads what they found once, after
+    the loss kernel (it copies nothing back before), and a refused call writes nothing."""
+    from numact import _cuda
+
+    events = []
+
+    def recorded(what, real):
+        def call(*args, **kwargs):
+            events.append(what)
+            return real(*args, **kwargs)
+        return call
+
+    for factory in ("map_loss", "map_row_loss"):
+        real_factory = getattr(_cuda, factory)
+        monkeypatch.setattr(_cuda, factory, lambda f, writes, real=real_factory: recorded("loss kernel", real(f, writes)))
+    monkeypatch.setattr(_cuda.DeviceArray, "copy_to_host", recorded("copy to host", _cuda.DeviceArray.copy_to_host))
+    if name == "cross_entropy":
+        x, t = np.zeros((4, 5)), np.array([0, 1, 7 if bad else 2, 3])
+        expected = [r"target holds class index 7 at \(2,\)"]
+    else:
+        x, t = np.full((2, 3), 0.5), np.full((2, 3), 0.25)
+        t[1, 1] = 1.5 if bad else 0.75
+        expected = [r"target holds 1.5 at \(1, 1\)"]
+    out = to_target(np.full(x.shape[:1] if name == "cross_entropy" else x.shape, 9.0))
+    call = lambda: getattr(numact, name)(to_target(x), to_target(t), reduction="none", out=out)  # noqa: E731
+    if bad:
+        with pytest.raises(ValueError, match=expected[0]):
+            call()
+    else:
+        call()
+    assert events[:2] == ["loss kernel", "copy to host"], events
+    assert (to_host(out) == 9.0).all() == bad
