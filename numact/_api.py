@@ -142,6 +142,7 @@ class _Call:
         self.name = name
         arrays = {"x": x, **others} if g is None else {"grad_output": g, "x": x, **others}
         self.target = target = _target(name, arrays)
+        self.like, self.given = x, []  # what results are delivered as (``deliver``)
         x = _input(name, target, "x", x)
         self.shape = tuple(x.shape)
         self.dtype = result_dtype(name, "x", x.dtype)
@@ -157,15 +158,23 @@ class _Call:
 
     def output(self, out, shape=None, arg="out"):
         """``out`` checked to fit (x's shape unless told), or a fresh result array."""
-        return _output(self.name, self.target, out, self.shape if shape is None else shape, self.dtype, arg)
+        result = _output(self.name, self.target, out, self.shape if shape is None else shape, self.dtype, arg)
+        self.given.append((result, out))
+        return result
+
+    def deliver(self, result):
+        """``result`` (an ``output``) as the caller gets it: on the GPU their own out= object, or
+        a fresh array of x's library (``target.deliver``)."""
+        given = next(out for made, out in self.given if made is result)
+        return self.target.deliver(result, given, self.like)
 
     def launch(self, kernel, out, shape, inputs, *extra, in_place=True):
-        """kernel(result, *inputs, *extra) with every array seen as ``shape``; returns out.
-        ``in_place`` as for ``_buffer``."""
+        """kernel(result, *inputs, *extra) with every array seen as ``shape``; returns out as
+        delivered. ``in_place`` as for ``_buffer``."""
         buf, finish = _buffer(self.target, out, self.compute, *inputs, in_place=in_place)
         kernel(buf.reshape(shape), *(a.reshape(shape) for a in inputs), *extra)
         finish()
-        return out
+        return self.deliver(out)
 
 
 # --- element-wise ---------------------------------------------------------------------------
@@ -491,4 +500,4 @@ def _channelwise_backward(op: Activation, g, x, weight, out):
     call.target.copy_into(out_w, sums.reshape(w_given.shape))
 
     kernel = call.target.map_channels_binary(op.backward)
-    return call.launch(kernel, out_x, shape3, call.inputs, w), out_w
+    return call.launch(kernel, out_x, shape3, call.inputs, w), call.deliver(out_w)

@@ -9,6 +9,7 @@ use small grids, since the simulator runs one Python thread per GPU thread.
 import contextlib
 import contextvars
 import math
+import sys
 from functools import cache
 
 import numba
@@ -122,6 +123,21 @@ def asarray(obj):
 
 def empty(shape, dtype):
     return cuda.device_array(shape, dtype)
+
+
+def deliver(result, given, like):
+    """A result as the caller gets it: their own ``out=`` object when they gave one; else
+    ``result`` (a numba device array numact made) as an array of the library of ``like`` (the
+    call's first array): a torch tensor for a torch tensor, a CuPy array for a CuPy array, over
+    the same memory; a numba device array for anything else."""
+    if given is not None:
+        return given
+    library = type(like).__module__.partition(".")[0]
+    if library == "torch":
+        return sys.modules["torch"].as_tensor(result, device=like.device)
+    if library == "cupy":
+        return sys.modules["cupy"].asarray(result)
+    return result
 
 
 def _blocks(n: int) -> int:

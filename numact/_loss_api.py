@@ -112,6 +112,7 @@ class _LossCall:
             if arg not in present:
                 raise TypeError(f"numact.{name}: {arg} must be an array, got None")
         self.target = target = _target(name, {**present, "grad_output": g})
+        self.like = present[op.inputs[0]]  # what results are delivered as (target.deliver)
         self.arrays = {arg: _input(name, target, arg, a) for arg, a in present.items()}
         for arg, a in self.arrays.items():
             result_dtype(name, arg, a.dtype)  # a TypeError for complex, object, ...
@@ -362,6 +363,9 @@ class _LossCall:
             finish.append(done)
         for done in finish:
             done()
+        if loss_out is not None:
+            loss_out = target.deliver(loss_out, out_loss, self.like)
+        grads_out = [target.deliver(g, given, self.like) for g, given in zip(grads_out, outs if want_grads else ())]
         grads = grads_out[0] if len(op.inputs) == 1 and want_grads else tuple(grads_out) or None
         return loss_out, grads
 

@@ -435,3 +435,55 @@ def test_grad_output_broadcasts_to_x():
     x, g = random((4, 5)), random(5, seed=1)
     dx = to_host(numact.tanh_backward(to_target(g), to_target(x)))
     np.testing.assert_array_equal(dx, numact.tanh_backward(np.broadcast_to(g, (4, 5)).copy(), x))
+
+
+@pytest.mark.cuda_only
+def test_a_gpu_result_comes_back_as_the_callers_kind_of_array(monkeypatch):
+    """A fresh result is an array of the library of the call's first array, over the same
+    memory (CuPy in, CuPy out: here a stand-in for CuPy's module and array type, since CI has no
+    GPU for the real one; torch in, torch out in the next test); an out= given comes back
+    itself."""
+    import types as module_types
+
+    from numact import _cuda
+
+    stand_in = module_types.ModuleType("cupy")
+    stand_in.asarray = lambda a: ("CuPy array over", a)
+    monkeypatch.setitem(sys.modules, "cupy", stand_in)
+    cupy_like = type("ndarray", (_cuda.DeviceArray,), {"__module__": "cupy._core.core"})
+
+    def as_cupy(a):
+        device = cupy_like.__new__(cupy_like)
+        device.__dict__.update(to_target(a).__dict__)
+        return device
+
+    def numba_array(result):
+        kind, array = result
+        assert kind == "CuPy array over" and _cuda.is_device_array(array) and not isinstance(array, cupy_like)
+        return to_host(array)
+
+    x = np.array([[-1.0, 2.0, 0.5], [3.0, -4.0, 1.0]])
+    np.testing.assert_array_equal(numba_array(numact.relu(as_cupy(x))), numact.relu(x))
+    np.testing.assert_array_equal(numba_array(numact.softmax(as_cupy(x))), numact.softmax(x))
+    dx, dw = numact.prelu_backward(as_cupy(np.ones((2, 3))), as_cupy(x), as_cupy(np.full(3, 0.25)))
+    np.testing.assert_array_equal(numba_array(dw), numact.prelu_backward(np.ones((2, 3)), x, np.full(3, 0.25))[1])
+    loss, grad = numact.cross_entropy_forward_backward(as_cupy(x), as_cupy(np.array([0, 2])))
+    cpu_loss, cpu_grad = numact.cross_entropy_forward_backward(x, np.array([0, 2]))
+    np.testing.assert_allclose(numba_array(loss), cpu_loss, rtol=1e-15)
+    np.testing.assert_allclose(numba_array(grad), cpu_grad, rtol=1e-15)
+    out = as_cupy(np.zeros((2, 3)))
+    assert numact.relu(as_cupy(x), out=out) is out
+    assert numact.mse_loss(as_cupy(x), as_cupy(x), reduction="none", out=out) is out
+
+
+@pytest.mark.cuda_only
+def test_a_torch_cuda_tensor_in_gives_a_torch_tensor_out():
+    """Where torch has the GPU (make test-gpu on a GPU; CI has none, so this runs there only)."""
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA device here")
+    x = torch.tensor([[-1.0, 2.0], [3.0, -4.0]], device="cuda")
+    y = numact.relu(x)
+    assert isinstance(y, torch.Tensor) and y.device == x.device
+    torch.testing.assert_close(y, torch.relu(x), rtol=0, atol=0)
+    loss, grad = numact.cross_entropy_forward_backward(x, torch.tensor([0, 1], device="cuda"))
+    assert isinstance(loss, torch.Tensor) and isinstance(grad, torch.Tensor)

@@ -26,15 +26,15 @@ import argparse
 import datetime
 import json
 import pathlib
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
+import check
 from numba import cuda
 
 import numact
@@ -57,17 +57,8 @@ def torch_cuda():
 
 
 def seconds(call, repeat: int) -> float | None:
-    if call is None:
-        return None
-    call()
-    cuda.synchronize()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """check.py's median time of a call, or None where there is no call (no torch)."""
+    return None if call is None else check.seconds(call, repeat)
 
 
 class Device:
