@@ -228,7 +228,7 @@ def constant(a: np.ndarray):
     """A device copy of ``a``, a host array that is never written and made once (the losses'
     ones, divisors and unit weights), itself made once per GPU context: a call then copies
     nothing to the device for it. Kept by the host array's identity, which the entry holds."""
-    key = (0 if SIMULATOR else cuda.current_context().handle.value, id(a))
+    key = (None if SIMULATOR else cuda.current_context(), id(a))  # the device's context object
     found = _CONSTANTS.get(key)
     if found is None or found[0] is not a:
         if len(_CONSTANTS) >= 256:
