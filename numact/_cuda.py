@@ -227,14 +227,16 @@ _CONSTANTS: dict = {}
 def constant(a: np.ndarray):
     """A device copy of ``a``, a host array that is never written and made once (the losses'
     ones, divisors and unit weights), itself made once per GPU context: a call then copies
-    nothing to the device for it. Kept by the host array's identity, which the entry holds."""
-    key = (None if SIMULATOR else cuda.current_context(), id(a))  # the device's context object
+    nothing to the device for it. Kept by the identities of the host array and of numba's
+    context object (which is not hashable), both of which the entry holds."""
+    context = None if SIMULATOR else cuda.current_context()
+    key = (id(context), id(a))
     found = _CONSTANTS.get(key)
-    if found is None or found[0] is not a:
+    if found is None or found[0] is not a or found[1] is not context:
         if len(_CONSTANTS) >= 256:
             _CONSTANTS.clear()
-        found = _CONSTANTS[key] = (a, from_host(a))
-    return found[1]
+        found = _CONSTANTS[key] = (a, context, from_host(a))
+    return found[2]
 
 
 def _launcher(kernel, size_of, blocks=_blocks):
