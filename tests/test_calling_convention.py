@@ -487,3 +487,26 @@ def test_a_torch_cuda_tensor_in_gives_a_torch_tensor_out():
     torch.testing.assert_close(y, torch.relu(x), rtol=0, atol=0)
     loss, grad = numact.cross_entropy_forward_backward(x, torch.tensor([0, 1], device="cuda"))
     assert isinstance(loss, torch.Tensor) and isinstance(grad, torch.Tensor)
+
+
+@pytest.mark.cuda_only
+def test_constant_arrays_go_to_each_gpu_context_once(monkeypatch):
+    """The losses' constant arrays (ones, unit weights, divisors) are copied to the device once
+    per context and host array (numact._cuda.constant), numba's context objects being
+    unhashable (equal by handle); run here with stand-ins for the context and the copy."""
+    from numact import _cuda
+
+    class Context:
+        def __eq__(self, other):
+            return self is other
+
+    current, copies = [Context()], []
+    monkeypatch.setattr(_cuda, "SIMULATOR", False)
+    monkeypatch.setattr(_cuda.cuda, "current_context", lambda: current[0], raising=False)
+    monkeypatch.setattr(_cuda, "from_host", lambda a: copies.append(a) or object())
+    monkeypatch.setattr(_cuda, "_CONSTANTS", {})
+    a, b = np.ones(3), np.zeros(())
+    first = _cuda.constant(a)
+    assert _cuda.constant(a) is first and _cuda.constant(b) is not first and len(copies) == 2
+    current[0] = Context()
+    assert _cuda.constant(a) is not first and len(copies) == 3
