@@ -16,7 +16,9 @@ one after the other in one run, so that they compare as ratios:
 - every loss's fused call (reduction='mean') against torch's forward plus autograd backward, at
   N elements (the class losses at each ``--rows`` shape);
 - small calls: every activation forward at 1,000 elements, from a numba device array and from
-  a torch tensor, against torch's call on the tensor.
+  a torch tensor, against torch's call on the tensor;
+- first calls (``--first-calls``): an operator's first forward and backward in a new process,
+  with numba's cache empty (compiled) and then as that process left it (loaded from disk).
 ``--json`` writes the format of docs/data/gpu-*.json, which the Speed page shows. Without
 torch's CUDA (under the simulator, NUMBA_ENABLE_CUDASIM=1 with a tiny --size, as the tests run
 it) torch's columns are empty.
@@ -41,7 +43,7 @@ import numact
 from numact.bench import torch_baselines
 from numact.bench.cli import gpu_ratios
 from numact.bench.workloads import activation_arrays, loss_arrays
-from numact.operators import ACTIVATIONS, LOSSES
+from numact.operators import ACTIVATIONS, LOSSES, param_cases
 
 ROWS = "65536x1000,8192x50257,4194304x16"  # rows × row length: a batch, a vocabulary, short rows
 SMALL = 1000
@@ -144,6 +146,40 @@ def small_rows(op, device: Device, repeat: int, rng) -> list[dict]:
     return rows
 
 
+FIRST_CALL = """
+import time
+start = time.perf_counter()
+import numpy as np
+from numba import cuda
+import numact
+imported = time.perf_counter()
+x = cuda.to_device(np.linspace(-3, 3, 1000, dtype=np.float32))
+numact.{name}(x)
+numact.{name}_backward(x, x)
+cuda.synchronize()
+print(imported - start, time.perf_counter() - imported)
+"""
+
+
+def first_calls(names: list[str], cache: pathlib.Path) -> list[dict]:
+    """Each operator's first forward and backward in a new process (1,000 elements, from a numba
+    array), with numba's cache in ``cache``: first empty (import, compile), then as that left
+    it (import, load from the disk cache)."""
+    import os
+
+    rows = []
+    for name in names:
+        for state in ("empty cache: compiled", "cache filled by the run before: loaded"):
+            env = dict(os.environ, NUMBA_CACHE_DIR=str(cache / name))
+            run = subprocess.run([sys.executable, "-c", FIRST_CALL.format(name=name)], env=env,
+                                 capture_output=True, text=True, check=True)
+            imported, called = (float(v) for v in run.stdout.split()[-2:])
+            rows.append({"pass": f"{name} first forward + backward in a new process, {state}",
+                         "numact_ms": None, "numact_alloc_ms": round(called * 1e3, 1), "torch_ms": None,
+                         "torch_out_ms": None, "copy_fraction": None, "import_ms": round(imported * 1e3, 1)})
+    return rows
+
+
 @cuda.jit
 def _copy(dst, src):
     for i in range(cuda.grid(1), src.size, cuda.gridsize(1)):
@@ -188,6 +224,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--ops", default="")
     parser.add_argument("--json", default="", help="write the results here, in docs/data's GPU format")
+    parser.add_argument("--first-calls", default="relu,gelu,softmax",
+                        help="operators whose first call in a new process is timed, comma-separated ('' for none)")
     args = parser.parse_args(argv)
     names = set(args.ops.split(",")) - {""}
     activations = [op for op in ACTIVATIONS if not names or op.name in names]
@@ -199,15 +237,27 @@ def main(argv=None) -> int:
 
     copy_bps = copy_bandwidth(args.size, device, args.repeat)
     print(f"device-to-device copy of {args.size:,} float32: {copy_bps / 1e12:.2f} TB/s", flush=True)
+    made: dict = {}
+
+    def normal(shape) -> tuple[np.ndarray, np.ndarray]:
+        """(x, g) of ``shape``, made once: a vocabulary's rows take seconds to draw."""
+        if shape not in made:
+            made[shape] = tuple(rng.standard_normal(shape, dtype=np.float32) * scale for scale in (3, 1))
+        return made[shape]
+
     results = []
     for op in activations:
-        x, g, params = activation_arrays(op, args.size, np.float32, rng)
-        if op.kind != "rowwise":
-            results += activation_rows(op, x, g, params, device, args.repeat, "", copy_bps)
+        if op.kind == "elementwise":
+            x, g = normal((args.size,))
+            results += activation_rows(op, x, g, param_cases(op)[0], device, args.repeat, "", copy_bps)
+        elif op.kind == "channelwise":
+            x, g, params = activation_arrays(op, args.size, np.float32, rng)
+            results += activation_rows(op, x, g, params, device, args.repeat, f", {x.shape[1]:,} channels", copy_bps)
         else:
             for rows, n in shapes:
-                x, g = (rng.standard_normal((rows, n), dtype=np.float32) * 3 for _ in range(2))
-                results += activation_rows(op, x, g, params, device, args.repeat, f", {rows:,} × {n:,}", copy_bps)
+                x, g = normal((rows, n))
+                results += activation_rows(op, x, g, param_cases(op)[0], device, args.repeat,
+                                           f", {rows:,} × {n:,}", copy_bps)
         print(f"{op.name}: done", flush=True)
     for op in losses:
         arrays, params = loss_arrays(op, args.size, np.float32, rng)
@@ -215,12 +265,17 @@ def main(argv=None) -> int:
             results.append(loss_row(op, arrays, params, device, args.repeat, "", copy_bps))
         else:
             for rows, n in shapes:
-                x = rng.standard_normal((rows, n), dtype=np.float32) * 3
-                t = rng.integers(0, n, rows)
-                results.append(loss_row(op, [x, t], params, device, args.repeat, f", {rows:,} × {n:,}", copy_bps))
+                targets = rng.integers(0, n, rows)
+                results.append(loss_row(op, [normal((rows, n))[0], targets], params, device, args.repeat,
+                                        f", {rows:,} × {n:,}", copy_bps))
         print(f"{op.name}: done", flush=True)
     for op in activations:
         results += small_rows(op, device, args.repeat, rng)
+    if args.first_calls:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as cache:
+            results += first_calls(args.first_calls.split(","), pathlib.Path(cache))
 
     print("\n| pass | numact ms | torch ms | default vs torch | numact out= ms | torch out= ms | kernels alone vs torch | of copy |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
