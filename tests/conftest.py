@@ -9,7 +9,7 @@ import traceback
 import numpy as np
 from hypothesis import HealthCheck, Phase, settings
 
-from support import SIMULATOR, TARGET
+from support import GPU, SIMULATOR, TARGET
 
 # Property-based tests (tests/test_properties.py): "ci" for make test, the same examples every
 # run; "fuzz" for make fuzz, new random examples, many more. The simulator runs Python per GPU
@@ -59,11 +59,12 @@ if SIMULATOR:
 def pytest_configure(config):
     config.addinivalue_line("markers", "cpu_only: runs in the CPU process only")
     config.addinivalue_line("markers", "cuda_only: runs where CUDA is the target (simulator or GPU)")
+    config.addinivalue_line("markers", "gpu_only: runs on a real GPU only (make test-gpu): what the simulator lacks")
 
 
 def pytest_collection_modifyitems(config, items):
-    other = "cpu_only" if TARGET == "cuda" else "cuda_only"
-    deselected = [item for item in items if other in item.keywords]
+    others = {"cpu_only" if TARGET == "cuda" else "cuda_only"} | (set() if GPU else {"gpu_only"})
+    deselected = [item for item in items if others & set(item.keywords)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if other not in item.keywords]
+        items[:] = [item for item in items if not others & set(item.keywords)]
