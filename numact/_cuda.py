@@ -746,10 +746,10 @@ def stop(pending_checks: Pending | None) -> tuple:
 
 
 @_kernel
-def _check_classes(total, found, slot, t, w, ignore_index, classes):
+def _check_classes(partial, found, slot, t, w, ignore_index, classes):
     shared = cuda.shared.array(THREADS, float64)
     acc = 0.0
-    for r in range(cuda.threadIdx.x, t.size, THREADS):
+    for r in range(cuda.grid(1), t.size, cuda.gridsize(1)):
         k = t[r]
         if k != ignore_index:
             if k < 0 or k >= classes:
@@ -758,17 +758,23 @@ def _check_classes(total, found, slot, t, w, ignore_index, classes):
                 acc += w[k]
     acc = _block_sum(shared, acc)
     if cuda.threadIdx.x == 0:
-        total[()] = acc
+        partial[cuda.blockIdx.x] = acc
+
+
+_ONE = np.ones(())
+_ONE.flags.writeable = False
 
 
 def check_classes(t, w, ignore_index: int, classes: int, checks: Pending):
     """(the first position of a target outside [0, classes) that is not ignore_index, as a
-    Found of ``checks``; Σ w[t] over the kept targets as a 0-d float64 device array), in one
-    block, read by nothing on the host."""
-    total = cuda.device_array((), np.float64)
+    Found of ``checks``; Σ w[t] over the kept targets as a 0-d float64 device array, the
+    blocks' sums added in a fixed order), read by nothing on the host."""
     found = checks.slot()
-    _check_classes[1, THREADS](total, checks.found, found.slot, t, w, ignore_index, classes)
-    return found, total
+    partial = partials(t.size)
+    _check_classes[partial.size, THREADS](partial, checks.found, found.slot, t, w, ignore_index, classes)
+    total = cuda.device_array(1, np.float64)
+    sum_partials(total, partial, constant(_ONE))
+    return found, total.reshape(())
 
 
 @_kernel

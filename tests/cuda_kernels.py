@@ -90,8 +90,7 @@ def helper_kernels():
     f64, f32, i64 = types.float64[::1], types.float32[::1], types.int64[::1]
     found = [
         ("sum_partials", _cuda._sum_partials, (f32, f64, types.Array(types.float64, 0, "C"))),
-        ("check_classes", _cuda._check_classes,
-         (types.Array(types.float64, 0, "C"), f64, types.int64, i64, f32, types.int64, types.int64)),
+        ("check_classes", _cuda._check_classes, (f64, f64, types.int64, i64, f32, types.int64, types.int64)),
         ("first_outside", _cuda._first_outside, (f64, types.int64, f32, types.float64, types.float64)),
     ]
     for ndim in (1, 2, 3, 5):
