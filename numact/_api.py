@@ -143,6 +143,7 @@ class _Call:
         arrays = {"x": x, **others} if g is None else {"grad_output": g, "x": x, **others}
         self.target = target = _target(name, arrays)
         self.like, self.given = x, []  # what results are delivered as (``deliver``)
+        target.follow(x)  # the caller's stream
         x = _input(name, target, "x", x)
         self.shape = tuple(x.shape)
         self.dtype = result_dtype(name, "x", x.dtype)

@@ -28,6 +28,14 @@ def asarray(obj) -> np.ndarray:
     return np.asarray(obj)
 
 
+def follow(_like) -> None:
+    """The CPU has no streams (numact._cuda.follow)."""
+
+
+def to_host(a: np.ndarray) -> np.ndarray:
+    return a
+
+
 def deliver(result: np.ndarray, _given, _like) -> np.ndarray:
     """A result as the caller gets it: the array itself (``out`` when one was given)."""
     return result

@@ -117,12 +117,53 @@ def is_device_array(obj) -> bool:
 
 
 def asarray(obj):
-    """A numba device array over ``obj``'s GPU memory (zero-copy for CuPy and torch)."""
-    return obj if isinstance(obj, DeviceArray) else cuda.as_cuda_array(obj)
+    """A numba device array over ``obj``'s GPU memory (zero-copy for CuPy and torch). The
+    stream ``obj`` names is not waited for: the call runs on its library's current stream
+    (``follow``), after what was queued there, as the library's own calls do."""
+    return obj if isinstance(obj, DeviceArray) else cuda.as_cuda_array(obj, sync=False)
 
 
 def empty(shape, dtype):
     return cuda.device_array(shape, dtype)
+
+
+# The stream a call's kernels and copies run on: the caller's (``follow``), so that a call sits
+# in order between the caller's own kernels on that stream (a torch side stream, CuPy's current
+# stream); the default stream for numba arrays.
+_STREAM = contextvars.ContextVar("numact_stream", default=0)
+
+
+def stream():
+    return _STREAM.get()
+
+
+def follow(like) -> None:
+    """Run this call on the current stream of ``like``'s library: torch's for a torch tensor
+    (on its device), CuPy's for a CuPy array, the default stream for anything else. Every CUDA
+    call sets it first (numact._api._Call, numact._loss_api._LossCall)."""
+    library = type(like).__module__.partition(".")[0]
+    handle = 0
+    if library == "torch":
+        handle = sys.modules["torch"].cuda.current_stream(like.device).cuda_stream
+    elif library == "cupy":
+        handle = sys.modules["cupy"].cuda.get_current_stream().ptr
+    _STREAM.set(_external_stream(handle) if handle else 0)
+
+
+@cache
+def _external_stream(handle: int):
+    """numba's view of a stream another library made (it owns and destroys it)."""
+    return cuda.external_stream(handle)
+
+
+def to_host(a) -> np.ndarray:
+    """A host copy of the device array ``a``, once the call's stream has reached it."""
+    s = stream()
+    if not s:
+        return a.copy_to_host()
+    host = a.copy_to_host(stream=s)
+    s.synchronize()
+    return host
 
 
 def deliver(result, given, like):
@@ -173,7 +214,7 @@ def copy_into(dst, src) -> None:
         return
     if dst.ndim == 0:
         dst, src = dst.reshape(1), src.reshape(1)
-    _copy_kernel(dst.ndim)[_blocks(dst.size), THREADS](dst, src)
+    _copy_kernel(dst.ndim)[_blocks(dst.size), THREADS, stream()](dst, src)
 
 
 @cache
@@ -245,7 +286,7 @@ def _launcher(kernel, size_of, blocks=_blocks):
     def launch(out, *arrays):
         n = size_of(out)
         if n:
-            kernel[blocks(n), THREADS](out, *arrays)
+            kernel[blocks(n), THREADS, stream()](out, *arrays)
 
     launch.kernel = kernel
     return launch
@@ -438,7 +479,7 @@ def _row_launcher(split):
         if outer * n * inner:
             lanes = lanes_for(n, inner)
             blocks = min(MAX_TILES, -(-outer * inner * lanes // THREADS))
-            kernel[blocks, THREADS](out, arrays[0], arrays[-1], lanes, args)
+            kernel[blocks, THREADS, stream()](out, arrays[0], arrays[-1], lanes, args)
 
     launch.kernel = kernel
     return launch
@@ -543,7 +584,7 @@ def _on_partials(kernel):
     """Launch ``kernel(partial, ...)`` with a block per partial sum."""
 
     def launch(partial, *arrays):
-        kernel[partial.size, THREADS](partial, *arrays)
+        kernel[partial.size, THREADS, stream()](partial, *arrays)
 
     launch.kernel = kernel
     return launch
@@ -666,7 +707,7 @@ def _split_row_loss(split, writes):
                 copy_into(losses, from_host(np.zeros(1, losses.dtype)))
             return
         lanes = lanes_for(x.shape[1], x.shape[2])
-        kernel[partial.size, THREADS](partial, losses, gx, x, t, w, scale, divisor, rows, lanes, args, stop)
+        kernel[partial.size, THREADS, stream()](partial, losses, gx, x, t, w, scale, divisor, rows, lanes, args, stop)
 
     launch.kernel = kernel
     return launch
@@ -685,7 +726,7 @@ def _sum_partials(result, partial, divisor):
 
 def sum_partials(result, partial, divisor) -> None:
     """result[0] = Σ partial / divisor (0-d), in one block: the same order every run."""
-    _sum_partials[1, THREADS](result, partial, divisor)
+    _sum_partials[1, THREADS, stream()](result, partial, divisor)
 
 
 # --- checks of the losses' values -----------------------------------------------------------
@@ -720,7 +761,7 @@ class Pending:
 
     def read(self) -> np.ndarray:
         if self.host is None:
-            self.host = self.found.copy_to_host()  # waits for the kernels before it
+            self.host = to_host(self.found)  # waits for the kernels before it
         return self.host
 
 
@@ -771,7 +812,7 @@ def check_classes(t, w, ignore_index: int, classes: int, checks: Pending):
     blocks' sums added in a fixed order), read by nothing on the host."""
     found = checks.slot()
     partial = partials(t.size)
-    _check_classes[partial.size, THREADS](partial, checks.found, found.slot, t, w, ignore_index, classes)
+    _check_classes[partial.size, THREADS, stream()](partial, checks.found, found.slot, t, w, ignore_index, classes)
     total = cuda.device_array(1, np.float64)
     sum_partials(total, partial, constant(_ONE))
     return found, total.reshape(())
@@ -789,5 +830,5 @@ def first_outside(a, low: float, high: float, checks: Pending):
     of ``checks``."""
     found = checks.slot()
     if a.size:
-        _first_outside[_blocks(a.size), THREADS](checks.found, found.slot, a.reshape(a.size), low, high)
+        _first_outside[_blocks(a.size), THREADS, stream()](checks.found, found.slot, a.reshape(a.size), low, high)
     return found

@@ -113,6 +113,7 @@ class _LossCall:
                 raise TypeError(f"numact.{name}: {arg} must be an array, got None")
         self.target = target = _target(name, {**present, "grad_output": g})
         self.like = present[op.inputs[0]]  # what results are delivered as (target.deliver)
+        target.follow(self.like)  # the caller's stream
         self.arrays = {arg: _input(name, target, arg, a) for arg, a in present.items()}
         for arg, a in self.arrays.items():
             result_dtype(name, arg, a.dtype)  # a TypeError for complex, object, ...
@@ -377,7 +378,7 @@ def _index(flat_position: int, shape: tuple) -> tuple:
 
 def _item(target, flat, i: int):
     """flat[i] as a host number."""
-    value = flat[i] if target is _cpu else flat[i:i + 1].copy_to_host()[0]
+    value = target.to_host(flat[i:i + 1])[0]
     return value.item()
 
 
@@ -385,7 +386,7 @@ def _reduce_into(target, out, full):
     """A finisher that sums ``full`` (the broadcast shape) down to ``out``'s shape, in float64."""
 
     def done():
-        host = full if target is _cpu else full.copy_to_host()
+        host = target.to_host(full)
         shape = tuple(out.shape)
         lead = host.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(

@@ -442,13 +442,15 @@ def test_a_gpu_result_comes_back_as_the_callers_kind_of_array(monkeypatch):
     """A fresh result is an array of the library of the call's first array, over the same
     memory (CuPy in, CuPy out: here a stand-in for CuPy's module and array type, since CI has no
     GPU for the real one; torch in, torch out in the next test); an out= given comes back
-    itself."""
+    itself; each call runs on CuPy's current stream."""
     import types as module_types
 
     from numact import _cuda
 
     stand_in = module_types.ModuleType("cupy")
     stand_in.asarray = lambda a: ("CuPy array over", a)
+    asked = []  # the calls run on CuPy's current stream (here the default one, handle 0)
+    stand_in.cuda = module_types.SimpleNamespace(get_current_stream=lambda: asked.append(1) or module_types.SimpleNamespace(ptr=0))
     monkeypatch.setitem(sys.modules, "cupy", stand_in)
     cupy_like = type("ndarray", (_cuda.DeviceArray,), {"__module__": "cupy._core.core"})
 
@@ -471,6 +473,7 @@ def test_a_gpu_result_comes_back_as_the_callers_kind_of_array(monkeypatch):
     cpu_loss, cpu_grad = numact.cross_entropy_forward_backward(x, np.array([0, 2]))
     np.testing.assert_allclose(numba_array(loss), cpu_loss, rtol=1e-15)
     np.testing.assert_allclose(numba_array(grad), cpu_grad, rtol=1e-15)
+    assert len(asked) == 4 and _cuda.stream() == 0  # relu, softmax, prelu_backward, cross_entropy
     out = as_cupy(np.zeros((2, 3)))
     assert numact.relu(as_cupy(x), out=out) is out
     assert numact.mse_loss(as_cupy(x), as_cupy(x), reduction="none", out=out) is out
@@ -508,3 +511,27 @@ def test_constant_arrays_go_to_each_gpu_context_once(monkeypatch):
     assert _cuda.constant(a) is first and _cuda.constant(b) is not first and len(copies) == 2
     current[0] = Context()
     assert _cuda.constant(a) is not first and len(copies) == 3
+
+
+@pytest.mark.gpu_only
+def test_a_call_between_torch_calls_on_a_side_stream_keeps_their_order():
+    """numact runs on torch's current stream: ordered between two torch calls on a side stream,
+    it sees the first's result, though the stream is held up before it (torch.cuda._sleep),
+    and the second sees numact's; a loss's check of class indices runs there too."""
+    side = torch.cuda.Stream()
+    x = torch.randn(1 << 20, device="cuda")
+    logits, classes = torch.randn(4096, 100, device="cuda"), torch.randint(0, 100, (4096,), device="cuda")
+    torch.cuda.synchronize()
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(100_000_000)
+        y = x * 2
+        z = numact.relu(y)
+        w = z + 1
+        torch.cuda._sleep(100_000_000)
+        loss, grad = numact.cross_entropy_forward_backward(logits * 1, classes)
+        after = grad * 1
+    torch.cuda.synchronize()
+    torch.testing.assert_close(w, torch.relu(x * 2) + 1, rtol=0, atol=0)
+    expected = torch.nn.functional.cross_entropy(logits, classes)
+    torch.testing.assert_close(loss, expected, rtol=1e-6, atol=0)
+    assert after.shape == logits.shape and torch.isfinite(after).all()
