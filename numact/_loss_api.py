@@ -323,13 +323,16 @@ class _LossCall:
             self.scale = target.constant(_constant(1.0, self.compute, read_only=False))
 
         inputs = [self.arrays[arg] for arg in self.arrays]
+        # Where a gradient may be written over an input itself: an element-wise loss reads each
+        # element before it writes it; a class loss's row reads x before it writes gx there, but
+        # reads class probabilities t after (its exponentials are kept in gx first); a vector
+        # loss writes a gradient row before it has read the other inputs' rows.
+        in_place = tuple(op.kind == "elementwise" or (op.kind == "class" and arg in op.inputs)
+                         for arg in self.arrays)
         grad_bufs, finish = [], []
         for k, arg in enumerate(op.inputs if want_grads else ()):
             if tuple(self.arrays[arg].shape) == self.shape:
-                # A vector loss writes a gradient row before it has read the other inputs'
-                # rows: its gradient may not overwrite an input.
-                buf, done = _buffer(target, grads_out[k], self.compute, *inputs,
-                                    in_place=op.kind != "vector")
+                buf, done = _buffer(target, grads_out[k], self.compute, *inputs, in_place=in_place)
             else:  # the input was broadcast: a scratch of the full shape, summed back
                 buf = target.empty(self.shape, self.compute)
                 done = _reduce_into(target, grads_out[k], buf)

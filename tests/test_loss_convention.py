@@ -211,3 +211,19 @@ def test_a_plus_inf_logit_makes_its_row_nan_as_in_torch():
         np.testing.assert_array_equal(np.isnan(to_host(loss)), np.isnan(expected.detach().numpy()))
         np.testing.assert_array_equal(np.isnan(to_host(grad)), np.isnan(expected_grad.numpy()))
         assert np.isnan(to_host(grad)[1]).all() and np.isfinite(to_host(grad)[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("into", ["input", "target"])
+def test_a_gradient_written_over_the_class_probabilities_or_the_logits_is_the_fresh_one(into):
+    """out= may be the input itself or the target of class probabilities (same shape and
+    dtype): the result is the gradient written into fresh memory (the row function reads the
+    probabilities after it has stored its exponentials in the gradient's row, so a gradient
+    over the target goes through scratch)."""
+    rng = np.random.default_rng(7)
+    x, t = rng.normal(size=(6, 9)), rng.dirichlet(np.ones(9), 6)
+    fresh = numact.cross_entropy_backward(1.0, to_target(x), to_target(t), label_smoothing=0.1)
+    x_d, t_d = to_target(x), to_target(t)
+    out = x_d if into == "input" else t_d
+    got = numact.cross_entropy_backward(1.0, x_d, t_d, label_smoothing=0.1, out=out)
+    assert got is out
+    np.testing.assert_array_equal(to_host(got), to_host(fresh))
