@@ -137,11 +137,16 @@ def stream():
     return _STREAM.get()
 
 
+def _library(like) -> str:
+    """The top-level package of ``like``'s type: "torch", "cupy", "numba", ..."""
+    return type(like).__module__.partition(".")[0]
+
+
 def follow(like) -> None:
     """Run this call on the current stream of ``like``'s library: torch's for a torch tensor
     (on its device), CuPy's for a CuPy array, the default stream for anything else. Every CUDA
     call sets it first (numact._api._Call, numact._loss_api._LossCall)."""
-    library = type(like).__module__.partition(".")[0]
+    library = _library(like)
     handle = 0
     if library == "torch":
         handle = sys.modules["torch"].cuda.current_stream(like.device).cuda_stream
@@ -173,7 +178,7 @@ def deliver(result, given, like):
     the same memory; a numba device array for anything else."""
     if given is not None:
         return given
-    library = type(like).__module__.partition(".")[0]
+    library = _library(like)
     if library == "torch":
         return sys.modules["torch"].as_tensor(result, device=like.device)
     if library == "cupy":
@@ -296,10 +301,6 @@ def _size(a):
     return a.size
 
 
-def _rows(a):
-    return a.shape[0] * a.shape[2]
-
-
 def parameters(args: tuple, dtype) -> tuple:
     """The element-wise kernels' parameters: the tuple itself (an array would be copied to the
     device on every launch)."""
@@ -395,6 +396,17 @@ else:
 
 
 @cuda.jit(device=True)
+def _group_row(first, lanes, rows, inner):
+    """(active, r, o, i): the row r = (o, i) the thread's group takes when its block's turn
+    starts at row ``first``. A group past the last row takes the last row again and is not
+    active (writes nothing), so that every thread of the block meets every barrier."""
+    r = first + cuda.threadIdx.x // lanes
+    active = r < rows
+    r = min(r, rows - 1)
+    return active, r, r // inner, r % inner
+
+
+@cuda.jit(device=True)
 def _group_sums(partial, a, b, c, lanes):
     """(Σ a, Σ b, Σ c) over the thread's group of ``lanes`` threads, returned to each of them.
 
@@ -456,16 +468,11 @@ def _row_launcher(split):
     @_kernel
     def kernel(out, g, x, lanes, args):
         partial = cuda.shared.array((3, THREADS), float64)
-        t = cuda.threadIdx.x
-        lane, groups = t % lanes, cuda.blockDim.x // lanes
+        lane, groups = cuda.threadIdx.x % lanes, cuda.blockDim.x // lanes
         inner = x.shape[2]
         rows = x.shape[0] * inner
         for first in range(cuda.blockIdx.x * groups, rows, cuda.gridDim.x * groups):
-            # A group past the last row computes on the last row too, so that every thread
-            # meets every barrier, and writes nothing.
-            active = first + t // lanes < rows
-            r = min(first + t // lanes, rows - 1)
-            o, i = r // inner, r % inner
+            active, _, o, i = _group_row(first, lanes, rows, inner)
             xs, gs = _share(x, o, i, lane, lanes), _share(g, o, i, lane, lanes)
             m = like(x[o, 0, i], _group_max(partial[0], peak(xs, *args), lanes))
             s1, s2 = terms(gs, xs, m, *args)
@@ -671,21 +678,18 @@ def _split_row_loss(split, writes):
         if _stopped(stop):
             return
         shared = cuda.shared.array((3, THREADS), float64)
-        th = cuda.threadIdx.x
-        lane, groups = th % lanes, cuda.blockDim.x // lanes
+        lane, groups = cuda.threadIdx.x % lanes, cuda.blockDim.x // lanes
         n, inner = x.shape[1], x.shape[2]
         acc = 0.0
         inverse = 1.0 / divisor[()]  # one division per call, not per element
         for first in range(cuda.blockIdx.x * groups, rows, cuda.gridDim.x * groups):
-            active = first + th // lanes < rows  # else: the last row again, writing nothing
-            r = min(first + th // lanes, rows - 1)
-            o, i = r // inner, r % inner
+            active, r, o, i = _group_row(first, lanes, rows, inner)
             xr, tr, wr = _row(x, o, i), _row(t, o, i), _row(w, 0, 0)
             xk, wk = pick(xr, tr, wr, *args)  # before the barriers below, so before any write
             one = x[o, 0, i]
-            m = like(one, _group_max(shared[0], peak(_share(x, o, i, lane, lanes), *args), lanes))
-            s1, s2, s3 = terms(_share(x, o, i, lane, lanes), _share(t, o, i, lane, lanes),
-                               _share(w, 0, 0, lane, lanes), m, n, *args)
+            xs = _share(x, o, i, lane, lanes)
+            m = like(one, _group_max(shared[0], peak(xs, *args), lanes))
+            s1, s2, s3 = terms(xs, _share(t, o, i, lane, lanes), _share(w, 0, 0, lane, lanes), m, n, *args)
             s1, s2, s3 = _group_sums(shared, s1, s2, s3, lanes)
             loss, c1, c2, c3 = finish(xk, wk, tr, n, m, s1, s2, s3, at(scale, r) * inverse, *args)
             if active:
@@ -697,7 +701,7 @@ def _split_row_loss(split, writes):
                     if write_losses:
                         losses[r] = loss
         acc = _block_sum(shared[0], acc)
-        if th == 0:
+        if cuda.threadIdx.x == 0:
             partial[cuda.blockIdx.x] = acc
 
     def launch(partial, losses, gx, _gy, _gz, x, _y, _z, t, w, scale, divisor, rows, args, stop):

@@ -17,7 +17,7 @@ divides by max(x(1 − x), 1e-12) although its loss clamps the logs at −100).
 
 from ._jit import REASSOCIATE, jit
 from ._primitives import exp, inf, like, log, log1p, maximum, row_max, sqrt
-from .activations import logsigmoid, row_sum, sigmoid, split_into, sum_exp
+from .activations import logsigmoid, row_sum, share_max, sigmoid, split_into, sum_exp
 
 BCE_LOG_FLOOR = -100.0  # PyTorch clamps both logs of binary_cross_entropy at −100
 BCE_GRAD_EPS = 9.999999960041972e-13  # and its gradient's denominator x(1 − x) at float32(1e-12)
@@ -227,11 +227,8 @@ def _sum_exponentials(x, e):
 
 @jit
 def _cross_entropy_peak(x, _ignore_index, _smoothing):
-    """max of a share of a row, in float64 (exact): −inf for an empty share, NaN if it holds one."""
-    m = -inf
-    for c in range(x.shape[0]):
-        m = maximum(m, 1.0 * x[c])
-    return m
+    """max of a share of a row, in float64 (exact; activations.share_max)."""
+    return share_max(x, 1.0)
 
 
 @jit(fastmath=REASSOCIATE)
