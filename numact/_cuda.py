@@ -16,7 +16,7 @@ import numba
 import numpy as np
 from numba import config, cuda, float64, types
 
-from . import _jit, _primitives
+from . import _jit, _launch, _primitives
 from ._cache import keyed, on_disk
 from ._primitives import at, like, maximum, store_loss_element
 
@@ -124,17 +124,54 @@ def asarray(obj):
 
 
 def empty(shape, dtype):
+    """A new device array from the call's allocator (``follow``): the memory pool of the library
+    the call's arrays come from (torch's caching allocator, CuPy's pool), numba's memory manager
+    (and the pool of an EMM plugin such as RMM's, where one is set) for numba arrays."""
+    return _ALLOCATE.get()(shape, np.dtype(dtype))
+
+
+def _numba_empty(shape, dtype):
     return cuda.device_array(shape, dtype)
+
+
+_ALLOCATE = contextvars.ContextVar("numact_allocate", default=_numba_empty)
+
+
+@cache
+def _torch_dtype(dtype: np.dtype):
+    return sys.modules["torch"].from_numpy(np.empty(0, dtype)).dtype
+
+
+def _held(obj):
+    """A numba view of a library's new array, holding the array, which ``deliver`` hands back
+    as it is (no second view made); a numba array (or a subclass) is its own view."""
+    a = asarray(obj)
+    if a is not obj:
+        a.numact_held = obj
+    return a
+
+
+def _allocator(library: str, like):
+    """How ``empty`` allocates for a call whose first array ``like`` is of ``library``."""
+    if library == "torch":
+        torch, device = sys.modules["torch"], like.device
+        return lambda shape, dtype: _held(torch.empty(shape, dtype=_torch_dtype(dtype), device=device))
+    if library == "cupy":
+        cupy = sys.modules["cupy"]
+        return lambda shape, dtype: _held(cupy.empty(shape, dtype))
+    return _numba_empty
 
 
 # The stream a call's kernels and copies run on: the caller's (``follow``), so that a call sits
 # in order between the caller's own kernels on that stream (a torch side stream, CuPy's current
-# stream); the default stream for numba arrays.
+# stream); the default stream for numba arrays. Kept as the stream's handle (0: the default).
 _STREAM = contextvars.ContextVar("numact_stream", default=0)
 
 
 def stream():
-    return _STREAM.get()
+    """numba's object for the call's stream (0 for the default stream)."""
+    handle = _STREAM.get()
+    return _external_stream(handle) if handle else 0
 
 
 def _library(like) -> str:
@@ -143,22 +180,42 @@ def _library(like) -> str:
 
 
 def follow(like) -> None:
-    """Run this call on the current stream of ``like``'s library: torch's for a torch tensor
-    (on its device), CuPy's for a CuPy array, the default stream for anything else. Every CUDA
-    call sets it first (numact._api._Call, numact._loss_api._LossCall)."""
+    """Run this call on the current stream of ``like``'s library, and allocate from its memory
+    pool (``empty``): torch's for a torch tensor (on its device), CuPy's for a CuPy array, the
+    default stream and numba's memory manager for anything else. Every CUDA call sets it first
+    (numact._api._Call, numact._loss_api._LossCall)."""
     library = _library(like)
     handle = 0
     if library == "torch":
         handle = sys.modules["torch"].cuda.current_stream(like.device).cuda_stream
     elif library == "cupy":
         handle = sys.modules["cupy"].cuda.get_current_stream().ptr
-    _STREAM.set(_external_stream(handle) if handle else 0)
+    _STREAM.set(handle)
+    _ALLOCATE.set(_allocator(library, like))
 
 
 @cache
 def _external_stream(handle: int):
     """numba's view of a stream another library made (it owns and destroys it)."""
     return cuda.external_stream(handle)
+
+
+@cache
+def _core_stream(handle: int):
+    """cuda.core's view of the stream ``handle`` (0: the default stream), as numba's launch makes it."""
+    from numba.cuda.cudadrv import driver
+
+    return driver._to_core_stream(_external_stream(handle) if handle else 0)
+
+
+def launch_kernel(kernel, blocks: int, *args) -> None:
+    """kernel[blocks, THREADS] on the call's stream: on a GPU launched directly
+    (numact._launch: no dispatcher), under the simulator by numba."""
+    if SIMULATOR:
+        kernel[blocks, THREADS, stream()](*args)
+    else:
+        handle = _STREAM.get()
+        _launch.direct(kernel).launch(blocks, THREADS, _core_stream(handle), stream(), args)
 
 
 def to_host(a) -> np.ndarray:
@@ -178,6 +235,9 @@ def deliver(result, given, like):
     the same memory; a numba device array for anything else."""
     if given is not None:
         return given
+    held = getattr(result, "numact_held", None)
+    if held is not None:
+        return held
     library = _library(like)
     if library == "torch":
         return sys.modules["torch"].as_tensor(result, device=like.device)
@@ -194,7 +254,7 @@ def contiguous(a, dtype):
     """``a`` as a C-contiguous device array of ``dtype``: ``a`` itself when it already is one."""
     if a.is_c_contiguous() and a.dtype == dtype:
         return a
-    converted = cuda.device_array(a.shape, dtype)
+    converted = empty(a.shape, dtype)
     copy_into(converted, a)
     return converted
 
@@ -207,7 +267,7 @@ def broadcast(a, shape):
     if np.broadcast_shapes(tuple(a.shape), shape) != shape:
         raise ValueError(f"shape {tuple(a.shape)} does not broadcast to {shape}")
     padded = (1,) * (len(shape) - a.ndim) + tuple(a.shape)
-    result = cuda.device_array(shape, a.dtype)
+    result = empty(shape, a.dtype)
     copy_into(result, contiguous(a, a.dtype).reshape(padded))
     return result
 
@@ -219,7 +279,7 @@ def copy_into(dst, src) -> None:
         return
     if dst.ndim == 0:
         dst, src = dst.reshape(1), src.reshape(1)
-    _copy_kernel(dst.ndim)[_blocks(dst.size), THREADS, stream()](dst, src)
+    launch_kernel(_copy_kernel(dst.ndim), _blocks(dst.size), dst, src)
 
 
 @cache
@@ -291,7 +351,7 @@ def _launcher(kernel, size_of, blocks=_blocks):
     def launch(out, *arrays):
         n = size_of(out)
         if n:
-            kernel[blocks(n), THREADS, stream()](out, *arrays)
+            launch_kernel(kernel, blocks(n), out, *arrays)
 
     launch.kernel = kernel
     return launch
@@ -486,7 +546,7 @@ def _row_launcher(split):
         if outer * n * inner:
             lanes = lanes_for(n, inner)
             blocks = min(MAX_TILES, -(-outer * inner * lanes // THREADS))
-            kernel[blocks, THREADS, stream()](out, arrays[0], arrays[-1], lanes, args)
+            launch_kernel(kernel, blocks, out, arrays[0], arrays[-1], lanes, args)
 
     launch.kernel = kernel
     return launch
@@ -584,14 +644,14 @@ def sum_channels(f):
 def partials(n: int, rows: bool = False):
     """The partial sums a loss kernel over ``n`` elements (or rows) writes: one per block (a
     block for each row at most, where a row may take a whole block: map_row_loss)."""
-    return cuda.device_array(min(MAX_BLOCKS, max(1, n)) if rows else _blocks(n), np.float64)
+    return empty(min(MAX_BLOCKS, max(1, n)) if rows else _blocks(n), np.float64)
 
 
 def _on_partials(kernel):
     """Launch ``kernel(partial, ...)`` with a block per partial sum."""
 
     def launch(partial, *arrays):
-        kernel[partial.size, THREADS, stream()](partial, *arrays)
+        launch_kernel(kernel, partial.size, partial, *arrays)
 
     launch.kernel = kernel
     return launch
@@ -711,7 +771,7 @@ def _split_row_loss(split, writes):
                 copy_into(losses, from_host(np.zeros(1, losses.dtype)))
             return
         lanes = lanes_for(x.shape[1], x.shape[2])
-        kernel[partial.size, THREADS, stream()](partial, losses, gx, x, t, w, scale, divisor, rows, lanes, args, stop)
+        launch_kernel(kernel, partial.size, partial, losses, gx, x, t, w, scale, divisor, rows, lanes, args, stop)
 
     launch.kernel = kernel
     return launch
@@ -730,7 +790,7 @@ def _sum_partials(result, partial, divisor):
 
 def sum_partials(result, partial, divisor) -> None:
     """result[0] = Σ partial / divisor (0-d), in one block: the same order every run."""
-    _sum_partials[1, THREADS, stream()](result, partial, divisor)
+    launch_kernel(_sum_partials, 1, result, partial, divisor)
 
 
 # --- checks of the losses' values -----------------------------------------------------------
@@ -753,7 +813,7 @@ class Pending:
     """The positions a call's checks find, on the device, and read on the host once."""
 
     def __init__(self):
-        self.found = cuda.device_array(len(_NONE_FOUND), np.float64)
+        self.found = empty(len(_NONE_FOUND), np.float64)
         copy_into(self.found, constant(_NONE_FOUND))
         self.slots = 0
         self.host = None
@@ -816,8 +876,8 @@ def check_classes(t, w, ignore_index: int, classes: int, checks: Pending):
     blocks' sums added in a fixed order), read by nothing on the host."""
     found = checks.slot()
     partial = partials(t.size)
-    _check_classes[partial.size, THREADS, stream()](partial, checks.found, found.slot, t, w, ignore_index, classes)
-    total = cuda.device_array(1, np.float64)
+    launch_kernel(_check_classes, partial.size, partial, checks.found, found.slot, t, w, ignore_index, classes)
+    total = empty(1, np.float64)
     sum_partials(total, partial, constant(_ONE))
     return found, total.reshape(())
 
@@ -834,5 +894,5 @@ def first_outside(a, low: float, high: float, checks: Pending):
     of ``checks``."""
     found = checks.slot()
     if a.size:
-        _first_outside[_blocks(a.size), THREADS, stream()](checks.found, found.slot, a.reshape(a.size), low, high)
+        launch_kernel(_first_outside, _blocks(a.size), checks.found, found.slot, a.reshape(a.size), low, high)
     return found

@@ -442,7 +442,7 @@ def test_a_gpu_result_comes_back_as_the_callers_kind_of_array(monkeypatch):
     """A fresh result is an array of the library of the call's first array, over the same
     memory (CuPy in, CuPy out: here a stand-in for CuPy's module and array type, since CI has no
     GPU for the real one; torch in, torch out in the next test); an out= given comes back
-    itself; each call runs on CuPy's current stream."""
+    itself; each call runs on CuPy's current stream and allocates from CuPy."""
     import types as module_types
 
     from numact import _cuda
@@ -459,9 +459,13 @@ def test_a_gpu_result_comes_back_as_the_callers_kind_of_array(monkeypatch):
         device.__dict__.update(to_target(a).__dict__)
         return device
 
+    allocated = []
+    stand_in.empty = lambda shape, dtype: allocated.append(as_cupy(np.empty(shape, dtype))) or allocated[-1]
+
     def numba_array(result):
         kind, array = result
-        assert kind == "CuPy array over" and _cuda.is_device_array(array) and not isinstance(array, cupy_like)
+        assert kind == "CuPy array over" and _cuda.is_device_array(array)
+        assert any(array is a for a in allocated)  # made by CuPy (here: the stand-in's empty)
         return to_host(array)
 
     x = np.array([[-1.0, 2.0, 0.5], [3.0, -4.0, 1.0]])
@@ -483,8 +487,10 @@ def test_a_gpu_result_comes_back_as_the_callers_kind_of_array(monkeypatch):
 def test_a_torch_cuda_tensor_in_gives_a_torch_tensor_out():
     """On a real GPU (make test-gpu; CI has none, and the simulator takes no torch tensors)."""
     x = torch.tensor([[-1.0, 2.0], [3.0, -4.0]], device="cuda")
+    before = torch.cuda.memory_allocated(x.device)
     y = numact.relu(x)
     assert isinstance(y, torch.Tensor) and y.device == x.device
+    assert torch.cuda.memory_allocated(x.device) > before  # from torch's caching allocator
     torch.testing.assert_close(y, torch.relu(x), rtol=0, atol=0)
     loss, grad = numact.cross_entropy_forward_backward(x, torch.tensor([0, 1], device="cuda"))
     assert isinstance(loss, torch.Tensor) and isinstance(grad, torch.Tensor)
