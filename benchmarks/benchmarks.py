@@ -106,3 +106,61 @@ class Ufuncs:
 
     def time_backward(self, *params):
         self.backward(self.g, self.x, *self.values, out=self.out)
+
+
+class _GPUSuite:
+    """numact on the GPU (float32, numba device arrays), each call synchronised; skipped where
+    numba sees no GPU (asv counts a NotImplementedError in setup as a skip). The comparison with
+    torch's CUDA kernels is ``numact bench --device cuda`` (make bench-gpu)."""
+
+    param_names = ["operator", "size"]
+    timeout = 300
+
+    def setup(self, name, size):
+        from numba import cuda
+
+        if not cuda.is_available():
+            raise NotImplementedError("no GPU")
+        import numact
+        from numact.bench.workloads import activation_arrays, loss_arrays
+
+        op = next(op for op in self.ops if op.name == name)
+        rng = np.random.default_rng(0)
+        put = cuda.to_device
+        if op in LOSSES:
+            arrays, params = loss_arrays(op, size, np.float32, rng)
+            arrays = [put(a) for a in arrays]
+            self.calls = {"fused": lambda: getattr(numact, f"{name}_forward_backward")(*arrays, **params)}
+        else:
+            x, g, params = activation_arrays(op, size, np.float32, rng)
+            x, g = put(x), put(g)
+            params = {k: put(v) if isinstance(v, np.ndarray) else v for k, v in params.items()}
+            forward, backward = getattr(numact, name), getattr(numact, f"{name}_backward")
+            self.calls = {"forward": lambda: forward(x, **params), "backward": lambda: backward(g, x, **params)}
+        self.synchronize = cuda.synchronize
+        for call in self.calls.values():  # compile (or load from the cache): not timed
+            call()
+        self.synchronize()
+
+    def _time(self, step):
+        self.calls[step]()
+        self.synchronize()
+
+
+class GPUActivations(_GPUSuite):
+    ops = ACTIVATIONS
+    params = [[op.name for op in ACTIVATIONS], SIZES]
+
+    def time_forward(self, *params):
+        self._time("forward")
+
+    def time_backward(self, *params):
+        self._time("backward")
+
+
+class GPULosses(_GPUSuite):
+    ops = LOSSES
+    params = [[op.name for op in LOSSES], SIZES]
+
+    def time_fused(self, *params):
+        self._time("fused")

@@ -108,3 +108,24 @@ def test_the_asv_suite_passes_asv_check():
                           env={**__import__("os").environ, "NUMACT_ASV_SIZES": "1000"})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Activations.time_forward" in done.stdout + done.stderr or "benchmarks" in done.stdout
+
+
+def _benchmarks_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("asv_benchmarks", ROOT / "benchmarks" / "benchmarks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_asv_gpu_suites_are_skipped_where_there_is_no_gpu(monkeypatch):
+    """asv skips a benchmark whose setup raises NotImplementedError: so on a machine without a GPU."""
+    from numba import cuda
+
+    monkeypatch.setattr(cuda, "is_available", lambda: False)
+    suites = _benchmarks_module()
+    for suite, name in [(suites.GPUActivations, "gelu"), (suites.GPULosses, "cross_entropy")]:
+        with pytest.raises(NotImplementedError, match="no GPU"):
+            suite().setup(name, 1000)
+

@@ -1,4 +1,5 @@
-"""The GPU check script (benchmarks/gpu/check.py) runs, here under the simulator."""
+"""The GPU check script (benchmarks/gpu/check.py), the GPU benchmark (numact bench --device
+cuda, make bench-gpu) and asv's GPU suites run, here under the simulator."""
 
 import importlib.util
 import pathlib
@@ -8,33 +9,38 @@ import pytest
 pytestmark = pytest.mark.cuda_only
 
 
+def _load(path: str):
+    """A script of benchmarks/ as a module."""
+    file = pathlib.Path(__file__).parents[1] / "benchmarks" / path
+    spec = importlib.util.spec_from_file_location(file.stem, file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_the_gpu_check_runs_and_finds_the_gpu_equal_to_the_cpu(capsys):
-    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "gpu" / "check.py"
-    spec = importlib.util.spec_from_file_location("gpu_check", path)
-    check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(check)
+    check = _load("gpu/check.py")
     assert check.main(["--size", "640", "--repeat", "1", "--ops", "sigmoid,softmax,prelu,mse_loss,cross_entropy"]) == 0
     report = capsys.readouterr().out
     assert "all GPU results match the CPU" in report and "| prelu |" in report and "| cross_entropy |" in report
 
 
-def test_the_gpu_speed_script_measures_every_pass_the_targets_name(tmp_path, capsys):
-    """benchmarks/gpu/speed.py, here under the simulator with tiny arrays (torch's columns empty
-    without torch's CUDA): a pass for every activation forward and backward (the softmax family
-    at each row shape), every loss's fused call (the class losses at each row shape), small
-    calls, first calls in new processes, and docs/data's GPU JSON format, which the Speed page
-    renders."""
+def test_the_gpu_benchmark_measures_every_pass_the_targets_name(tmp_path, capsys):
+    """numact bench --device cuda, here under the simulator with tiny arrays (torch's columns
+    empty without torch's CUDA): a pass for every activation forward and backward (the softmax
+    family at each row shape), every loss's fused call (the class losses at each row shape),
+    small calls, first calls in new processes, docs/data's GPU JSON format, which the Speed
+    page renders, and a chart."""
     import json
 
-    from numact.bench.cli import gpu_ratios
+    from numact.bench.cli import gpu_ratios, main
 
-    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "gpu" / "speed.py"
-    spec = importlib.util.spec_from_file_location("gpu_speed", path)
-    speed = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(speed)
-    out = tmp_path / "gpu-test.json"
-    assert speed.main(["--size", "256", "--rows", "2x40,8x8", "--repeat", "1", "--ops", "relu,log_softmax,nll_loss",
-                       "--first-calls", "relu", "--json", str(out)]) == 0
+    out, chart = tmp_path / "gpu-test.json", tmp_path / "gpu-test.png"
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "--device", "cuda", "--size", "256", "--rows", "2x40,8x8", "--repeat", "1",
+              "--ops", "relu,log_softmax,nll_loss", "--first-calls", "relu", "--json", str(out), "--plot", str(chart)])
+    assert exited.value.code == 0
+    assert chart.read_bytes()[:4] == b"\x89PNG"
     run = json.loads(out.read_text())
     assert {"machine", "date", "commit", "source", "note", "dtype", "size", "copy_tb_per_s"} <= run.keys()
     passes = [r["pass"] for r in run["results"]]
@@ -49,3 +55,14 @@ def test_the_gpu_speed_script_measures_every_pass_the_targets_name(tmp_path, cap
         assert r["numact_alloc_ms"] > 0 and (r["numact_ms"] is None or r["numact_ms"] > 0)
         assert gpu_ratios(r) == (None, None)  # no torch on the GPU here
     assert "| relu forward |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("suite, name, steps", [("GPUActivations", "gelu", ["forward", "backward"]),
+                                               ("GPULosses", "mse_loss", ["fused"])])
+def test_the_asv_gpu_suites_time_numact_on_the_gpu(suite, name, steps):
+    """Here under the simulator, a small size (a real GPU in make test-gpu)."""
+    bench = getattr(_load("benchmarks.py"), suite)()
+    bench.setup(name, 64)
+    assert sorted(bench.calls) == sorted(steps)
+    for step in steps:
+        getattr(bench, f"time_{step}")(name, 64)

@@ -18,9 +18,7 @@ Runs under the simulator too (NUMBA_ENABLE_CUDASIM=1, small --size), which the t
 import argparse
 import os
 import pathlib
-import statistics
 import sys
-import time
 
 import numpy as np
 
@@ -29,23 +27,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from numba import cuda
 
 import numact
+from numact.bench.gpu import seconds
 from numact.bench.workloads import activation_arrays as workload
 from numact.bench.workloads import loss_arrays as loss_workload
 from numact.operators import ACTIVATIONS, LOSSES
 
 RTOL = {np.float32: 5e-7, np.float64: 1e-13}  # a few ulps; float64 sums may run in another order
-
-
-def seconds(call, repeat: int) -> float:
-    call()
-    cuda.synchronize()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def check(op, size: int, dtype, rng) -> list[str]:

@@ -157,10 +157,29 @@ def parse(argv):
     parser.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="also draw the speed-ups as a bar chart")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: numact beside torch's CUDA kernels on the GPU instead, as the GPU "
+                             "speed targets name them (numact bench --device cuda --help)")
     parser.add_argument("--startup", action="store_true",
                         help="instead: import and first-call times in fresh processes with an empty "
                              "cache (numact bench --startup --help)")
     return parser.parse_args(argv)
+
+
+def _device(argv: list[str]) -> str:
+    """The value of ``--device`` in ``argv`` ("cpu" where it has none)."""
+    for i, a in enumerate(argv):
+        if a == "--device" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--device="):
+            return a.partition("=")[2]
+    return "cpu"
+
+
+def _without_device(argv: list[str]) -> list[str]:
+    found = [i for i, a in enumerate(argv) if a == "--device"]
+    drop = {found[0], found[0] + 1} if found else set()
+    return [a for i, a in enumerate(argv) if i not in drop and not a.startswith("--device=")]
 
 
 def main(argv=None) -> None:
@@ -178,6 +197,10 @@ def main(argv=None) -> None:
     elif argv and argv[0] not in ("-h", "--help") and not argv[0].startswith("--"):
         raise SystemExit(f"numact: unknown command {argv[0]!r}; try: numact bench --help, numact warmup --help, "
                          "numact doctor")
+    if _device(argv) == "cuda":
+        from numact.bench import gpu
+
+        raise SystemExit(gpu.main(_without_device(argv)))
     if "--startup" in argv:
         from numact.bench import startup
 

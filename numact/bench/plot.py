@@ -1,5 +1,6 @@
-"""The bar chart of ``numact bench --plot``: speed-up over torch and NumPy per operator and
-pass, on a log scale with the break-even line marked."""
+"""The bar charts of ``numact bench --plot``: speed-up over torch and NumPy per operator and
+pass (the CPU), over torch per pass (``--device cuda``), on a log scale with the break-even
+line marked."""
 
 
 def plot(result, path: str) -> None:
@@ -27,4 +28,26 @@ def plot(result, path: str) -> None:
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)
+    plt.close(fig)
+
+
+def plot_gpu(run: dict, path) -> None:
+    """The speed-ups over torch of a GPU run (numact bench --device cuda), both allocating."""
+    from numact.bench.cli import gpu_ratios
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in run["results"] if gpu_ratios(r)[0]]
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(rows) + 1.4), layout="constrained")
+    ax.barh(range(len(rows)), [gpu_ratios(r)[0] for r in rows], color="#e6550d")
+    ax.axvline(1, color="black", lw=1)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(rows)), [r["pass"] for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("numact's speed-up over torch, both allocating (right of the line is faster)")
+    ax.set_title(f"{run['machine']}, {run['date']}, numact at {run['commit']}", fontsize=9)
+    fig.savefig(path, format="png", dpi=90)
     plt.close(fig)

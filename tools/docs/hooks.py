@@ -33,7 +33,7 @@ def on_files(files, config):
     summary = {name: {"family": pages.family_of(name), "max_difference": figure.max_difference}
                for name, figure in _figures.items()}
     files.append(File.generated(config, "gallery/figures.json", content=json.dumps(summary, indent=1)))
-    from numact.bench.plot import plot
+    from numact.bench.plot import plot, plot_gpu
 
     for stem, result in pages.cpu_runs():
         chart = io.BytesIO()
@@ -41,7 +41,7 @@ def on_files(files, config):
         files.append(File.generated(config, f"speed/{stem}.png", content=chart.getvalue()))
     for stem, run in pages.gpu_runs():
         chart = io.BytesIO()
-        pages.gpu_chart(run, chart)
+        plot_gpu(run, chart)
         files.append(File.generated(config, f"speed/{stem}.png", content=chart.getvalue()))
     files.append(File.generated(config, "examples/siren.png", content=_siren_figure()))
     if pages.ASV_HTML.is_dir():  # make asv's dashboard, published into the site as it is

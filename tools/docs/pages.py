@@ -169,25 +169,6 @@ def gpu_speed() -> str:
     return "\n".join(lines) if lines else "No GPU benchmark JSON in docs/data yet."
 
 
-def gpu_chart(run: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in run["results"] if gpu_ratios(r)[0]]
-    fig, ax = plt.subplots(figsize=(8, 0.3 * len(rows) + 1.4), layout="constrained")
-    ax.barh(range(len(rows)), [gpu_ratios(r)[0] for r in rows], color="#e6550d")
-    ax.axvline(1, color="black", lw=1)
-    ax.set_xscale("log")
-    ax.set_yticks(range(len(rows)), [r["pass"] for r in rows], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("numact's speed-up over torch, both allocating (right of the line is faster)")
-    ax.set_title(f"{run['machine']}, {run['date']}, numact at {run['commit']}", fontsize=9)
-    fig.savefig(path, format="png", dpi=90)
-    plt.close(fig)
-
-
 def asv_link() -> str:
     if (ASV_HTML / "index.html").is_file():
         return ("[The asv dashboard](asv/index.html) (as `make asv` last published it when this site was built): "

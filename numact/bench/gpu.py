@@ -1,7 +1,8 @@
-"""numact beside PyTorch's CUDA kernels on one GPU: the measurements the GPU speed targets name.
+"""numact beside PyTorch's CUDA kernels (and CuPy's arrays, where CuPy is installed) on one GPU:
+the measurements the GPU speed targets name. ``numact bench --device cuda`` (``make bench-gpu``):
 
-    python benchmarks/gpu/speed.py [--size N] [--rows 65536x1000,...] [--repeat R] [--ops a,b]
-                                   [--json docs/data/gpu-<gpu>-<date>.json]
+    numact bench --device cuda [--size N] [--rows 65536x1000,...] [--repeat R] [--ops a,b]
+                               [--json docs/data/gpu-<gpu>-<date>.json] [--plot FILE.png]
 
 float32. Each figure is the median of R calls after a warm-up, each call then synchronised (a
 call: the Python side, the launch, the kernel), numact and torch on the same device memory,
@@ -15,28 +16,25 @@ one after the other in one run, so that they compare as ratios:
 - the softmax family forward and backward at each ``--rows`` shape;
 - every loss's fused call (reduction='mean') against torch's forward plus autograd backward, at
   N elements (the class losses at each ``--rows`` shape);
-- small calls: every activation forward at 1,000 elements, from a numba device array and from
-  a torch tensor, against torch's call on the tensor;
+- small calls: every activation forward at 1,000 elements, from a numba device array, from a
+  torch tensor and from a CuPy array (where installed), against torch's call on the tensor;
 - first calls (``--first-calls``): an operator's first forward and backward in a new process,
   with numba's cache empty (compiled) and then as that process left it (loaded from disk).
-``--json`` writes the format of docs/data/gpu-*.json, which the Speed page shows. Without
-torch's CUDA (under the simulator, NUMBA_ENABLE_CUDASIM=1 with a tiny --size, as the tests run
-it) torch's columns are empty.
+``--json`` writes the format of docs/data/gpu-*.json, which the Speed page shows; ``--plot``
+the speed-ups over torch as a bar chart. Without torch's CUDA (under the simulator,
+NUMBA_ENABLE_CUDASIM=1 with a tiny --size, as the tests run it) torch's columns are empty.
 """
 
 import argparse
 import datetime
 import json
 import pathlib
+import statistics
 import subprocess
 import sys
+import time
 
 import numpy as np
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-import check
 from numba import cuda
 
 import numact
@@ -59,15 +57,38 @@ def torch_cuda():
 
 
 def seconds(call, repeat: int) -> float | None:
-    """check.py's median time of a call, or None where there is no call (no torch)."""
-    return None if call is None else check.seconds(call, repeat)
+    """The median time of ``repeat`` calls after one to warm up, each synchronised with the
+    GPU; None where there is no call (no torch)."""
+    if call is None:
+        return None
+    call()
+    cuda.synchronize()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def cupy_cuda():
+    """CuPy, where it is installed and sees a GPU; else None."""
+    try:
+        import cupy
+    except ImportError:
+        return None
+    try:
+        return cupy if cupy.cuda.runtime.getDeviceCount() else None
+    except Exception:  # noqa: BLE001 - CuPy without a driver: no CuPy figures
+        return None
 
 
 class Device:
     """Arrays on the GPU: numba device arrays, and torch tensors over the same memory."""
 
-    def __init__(self, torch):
-        self.torch = torch
+    def __init__(self, torch, cupy=None):
+        self.torch, self.cupy = torch, cupy
 
     def put(self, a: np.ndarray):
         """(numba view, torch tensor or None) of a copy of ``a`` on the GPU."""
@@ -139,10 +160,14 @@ def small_rows(op, device: Device, repeat: int, rng) -> list[dict]:
     rows = [{"pass": f"{op.name} forward, {SMALL:,} elements, numba array in", "numact_ms": None,
              "numact_alloc_ms": _ms(seconds(lambda: forward(xd, **params), repeat)), "torch_ms": _ms(t_torch),
              "torch_out_ms": None, "copy_fraction": None}]
-    if xt is not None:
-        rows.append({"pass": f"{op.name} forward, {SMALL:,} elements, torch tensor in", "numact_ms": None,
-                     "numact_alloc_ms": _ms(seconds(lambda: forward(xt, **params), repeat)), "torch_ms": _ms(t_torch),
-                     "torch_out_ms": None, "copy_fraction": None})
+    others = [("torch tensor", xt)]
+    if device.cupy is not None:
+        others.append(("CuPy array", device.cupy.asarray(x)))
+    for kind, a in others:
+        if a is not None:
+            rows.append({"pass": f"{op.name} forward, {SMALL:,} elements, {kind} in", "numact_ms": None,
+                         "numact_alloc_ms": _ms(seconds(lambda a=a: forward(a, **params), repeat)),
+                         "torch_ms": _ms(t_torch), "torch_out_ms": None, "copy_fraction": None})
     return rows
 
 
@@ -218,12 +243,13 @@ def commit() -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="numact bench --device cuda", description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=65_536_000)
     parser.add_argument("--rows", default=ROWS, help="rows × row length of the row passes, comma-separated")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--ops", default="")
     parser.add_argument("--json", default="", help="write the results here, in docs/data's GPU format")
+    parser.add_argument("--plot", default="", metavar="FILE.png", help="draw the speed-ups over torch as a bar chart")
     parser.add_argument("--first-calls", default="relu,gelu,softmax",
                         help="operators whose first call in a new process is timed, comma-separated ('' for none)")
     args = parser.parse_args(argv)
@@ -231,7 +257,7 @@ def main(argv=None) -> int:
     activations = [op for op in ACTIVATIONS if not names or op.name in names]
     losses = [op for op in LOSSES if not names or op.name in names]
     torch = torch_cuda()
-    device = Device(torch)
+    device = Device(torch, cupy_cuda())
     rng = np.random.default_rng(0)
     shapes = parse_rows(args.rows)
 
@@ -284,13 +310,18 @@ def main(argv=None) -> int:
         cells = [r["numact_alloc_ms"], r["torch_ms"], default, r["numact_ms"], r["torch_out_ms"], alone]
         print(f"| {r['pass']} | " + " | ".join("–" if c is None else f"{c:.3f}" for c in cells)
               + " | " + ("–" if r["copy_fraction"] is None else f"{r['copy_fraction']:.0%}") + " |")
+    run = {"machine": machine(torch), "date": datetime.date.today().isoformat(), "commit": commit(),
+           "source": "numact bench --device cuda " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "note": "numact beside torch's CUDA kernels in one run (numact bench --device cuda).",
+           "dtype": "float32", "size": args.size, "copy_tb_per_s": f"{copy_bps / 1e12:.2f}", "results": results}
     if args.json:
-        run = {"machine": machine(torch), "date": datetime.date.today().isoformat(), "commit": commit(),
-               "source": "benchmarks/gpu/speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "note": "numact beside torch's CUDA kernels in one run (benchmarks/gpu/speed.py).",
-               "dtype": "float32", "size": args.size, "copy_tb_per_s": f"{copy_bps / 1e12:.2f}", "results": results}
         pathlib.Path(args.json).write_text(json.dumps(run, indent=1) + "\n")
         print(f"wrote {args.json}")
+    if args.plot:
+        from numact.bench.plot import plot_gpu
+
+        plot_gpu(run, args.plot)
+        print(f"wrote {args.plot}")
     return 0
 
 
