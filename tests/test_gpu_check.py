@@ -66,3 +66,16 @@ def test_the_asv_gpu_suites_time_numact_on_the_gpu(suite, name, steps):
     assert sorted(bench.calls) == sorted(steps)
     for step in steps:
         getattr(bench, f"time_{step}")(name, 64)
+
+
+def test_the_gpu_benchmarks_training_step_times_both_models():
+    """numact bench --device cuda's training step (numact.torch against torch.nn), here on the
+    CPU with a small MLP, since CI has no torch CUDA: its rows in the JSON's format."""
+    import torch
+
+    from numact.bench.gpu import training_steps
+
+    rows = training_steps(torch, 8, 2, widths=(12, 16, 16, 4), device="cpu")
+    assert [r["pass"] for r in rows] == ["training step (numact.torch), GELU, batch 8",
+                                         "training step (numact.torch), ELU, batch 8"]
+    assert all(r["numact_alloc_ms"] > 0 and r["torch_ms"] > 0 for r in rows)

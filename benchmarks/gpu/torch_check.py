@@ -12,15 +12,14 @@ float32's rounding (libdevice and numact's CPU math core round differently).
 import argparse
 import functools
 import pathlib
-import statistics
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 import numact.torch as nt
+from numact.bench.gpu import training_steps
 from numact.operators import ACTIVATIONS, LOSSES, param_cases
 
 
@@ -92,38 +91,6 @@ def _report(what, cpu, gpu) -> bool:
     return good
 
 
-def training_step(batch: int, repeat: int) -> None:
-    widths = [784, 4096, 4096, 10]
-    x = torch.randn(batch, widths[0], device="cuda")
-    target = torch.randint(0, 10, (batch,), device="cuda")
-    for activation in ("GELU", "ELU"):
-        models = {}
-        for who in ("torch", "numact"):
-            torch.manual_seed(0)
-            model = torch.nn.Sequential(torch.nn.Linear(784, 4096), getattr(torch.nn, activation)(),
-                                        torch.nn.Linear(4096, 4096), getattr(torch.nn, activation)(),
-                                        torch.nn.Linear(4096, 10)).cuda()
-            loss_fn = torch.nn.CrossEntropyLoss()
-            if who == "numact":
-                nt.swap(model)
-                loss_fn = nt.nn.CrossEntropyLoss()
-            models[who] = (model, loss_fn)
-        medians = {}
-        for who, (model, loss_fn) in models.items():
-            times = []
-            for i in range(repeat + 3):
-                torch.cuda.synchronize()
-                start = time.perf_counter()
-                model.zero_grad(set_to_none=True)
-                loss_fn(model(x), target).backward()
-                torch.cuda.synchronize()
-                if i >= 3:
-                    times.append(time.perf_counter() - start)
-            medians[who] = statistics.median(times)
-        print(f"| training step, {activation}, batch {batch} | {medians['torch'] * 1e3:.3f} ms | "
-              f"{medians['numact'] * 1e3:.3f} ms | {medians['torch'] / medians['numact']:.2f}× |")
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=1024)
@@ -136,7 +103,9 @@ def main(argv=None) -> int:
     ok = check()
     print("all numact.torch GPU results match the CPU" if ok else "some GPU results differ from the CPU")
     print("| pass | torch | numact | speed-up |\n|---|---:|---:|---:|")
-    training_step(args.batch, args.repeat)
+    for r in training_steps(torch, args.batch, args.repeat):
+        print(f"| {r['pass']} | {r['torch_ms']:.3f} ms | {r['numact_alloc_ms']:.3f} ms | "
+              f"{r['torch_ms'] / r['numact_alloc_ms']:.2f}× |")
     return 0 if ok else 1
 
 

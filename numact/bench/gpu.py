@@ -18,6 +18,7 @@ one after the other in one run, so that they compare as ratios:
   N elements (the class losses at each ``--rows`` shape);
 - small calls: every activation forward at 1,000 elements, from a numba device array, from a
   torch tensor and from a CuPy array (where installed), against torch's call on the tensor;
+- numact.torch's training step of an MLP against torch.nn's (with torch's CUDA, all operators);
 - first calls (``--first-calls``): an operator's first forward and backward in a new process,
   with numba's cache empty (compiled) and then as that process left it (loaded from disk).
 ``--json`` writes the format of docs/data/gpu-*.json, which the Speed page shows; ``--plot``
@@ -171,6 +172,41 @@ def small_rows(op, device: Device, repeat: int, rng) -> list[dict]:
     return rows
 
 
+def training_steps(torch, batch: int, repeat: int, widths=(784, 4096, 4096, 10), device="cuda") -> list[dict]:
+    """One training step (zero_grad, forward, cross_entropy, backward) of the MLP
+    784-4096-4096-10 on the GPU, float32, with torch.nn's modules and after
+    ``numact.torch.swap`` (same initial weights), for GELU and ELU: medians of ``repeat`` steps
+    after three, in the rows of the JSON (numact's step as numact_alloc_ms)."""
+    import numact.torch as nt
+
+    x = torch.randn(batch, widths[0], device=device)
+    target = torch.randint(0, widths[-1], (batch,), device=device)
+    rows = []
+    for activation in ("GELU", "ELU"):
+        medians = {}
+        for who in ("torch", "numact"):
+            torch.manual_seed(0)
+            model = torch.nn.Sequential(torch.nn.Linear(widths[0], widths[1]), getattr(torch.nn, activation)(),
+                                        torch.nn.Linear(widths[1], widths[2]), getattr(torch.nn, activation)(),
+                                        torch.nn.Linear(widths[2], widths[3])).to(device)
+            loss_fn = torch.nn.CrossEntropyLoss()
+            if who == "numact":
+                nt.swap(model)
+                loss_fn = nt.nn.CrossEntropyLoss()
+
+            def step(model=model, loss_fn=loss_fn):
+                model.zero_grad(set_to_none=True)
+                loss_fn(model(x), target).backward()
+
+            for _ in range(3):
+                step()
+            medians[who] = seconds(step, repeat)
+        rows.append({"pass": f"training step (numact.torch), {activation}, batch {batch:,}", "numact_ms": None,
+                     "numact_alloc_ms": _ms(medians["numact"]), "torch_ms": _ms(medians["torch"]),
+                     "torch_out_ms": None, "copy_fraction": None})
+    return rows
+
+
 FIRST_CALL = """
 import time
 start = time.perf_counter()
@@ -297,6 +333,9 @@ def main(argv=None) -> int:
         print(f"{op.name}: done", flush=True)
     for op in activations:
         results += small_rows(op, device, args.repeat, rng)
+    if torch is not None and not names:
+        results += training_steps(torch, 1024, args.repeat)
+        print("training step: done", flush=True)
     if args.first_calls:
         import tempfile
 
