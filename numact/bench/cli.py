@@ -304,7 +304,7 @@ def _activation_names() -> set:
 
 
 def gpu_ratios(r: dict) -> tuple[float | None, float | None]:
-    """(default, kernels alone) of a GPU result (benchmarks/gpu/speed.py, docs/data/gpu-*.json):
+    """(default, kernels alone) of a GPU result (numact bench --device cuda, docs/data/gpu-*.json):
     torch's time over numact's, both allocating their results, and both writing into given
     outputs (where torch has an out variant)."""
     default = r["torch_ms"] / r["numact_alloc_ms"] if r.get("torch_ms") and r.get("numact_alloc_ms") else None
