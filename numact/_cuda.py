@@ -565,32 +565,72 @@ def map_rows_binary(f, arity):
     return _row_launcher(f.split)
 
 
+@cuda.jit(device=True)
+def _channel(k, channels, inner):
+    """The channel of flat position k of a C-contiguous (outer, channels, inner) array."""
+    return (k // inner) % channels
+
+
+def _channels_launcher(kernel):
+    """Launch a channel kernel over flat views of its C-contiguous (outer, channels, inner)
+    arrays (the weight, 1-D, as it is), in tiles as map_unary's."""
+
+    def launch(out, *arrays):
+        *arrays, w = arrays
+        outer, channels, inner = out.shape
+        if out.size:
+            flat = [a.reshape(a.size) for a in (out, *arrays)]
+            launch_kernel(kernel, _tiles(out.size), *flat, w, channels, inner)
+
+    launch.kernel = kernel
+    return launch
+
+
 @cache
 def map_channels(f):
-    """out[o, c, i] = f(x[o, c, i], w[c]) over (outer, channels, inner) arrays."""
+    """out[o, c, i] = f(x[o, c, i], w[c]) over C-contiguous (outer, channels, inner) arrays,
+    flat, in tiles as map_unary (four loads in flight a thread)."""
 
     @_kernel
-    def kernel(out, x, w):
-        channels, inner = x.shape[1], x.shape[2]
-        for k in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-            o, c, i = k // (channels * inner), (k // inner) % channels, k % inner
-            out[o, c, i] = f(x[o, c, i], w[c])
+    def kernel(out, x, w, channels, inner):
+        n, width = x.size, cuda.blockDim.x
+        for first in range(cuda.blockIdx.x * width * TILE, n, cuda.gridDim.x * width * TILE):
+            i = first + cuda.threadIdx.x
+            if first + width * TILE <= n:  # a whole tile
+                x0, x1, x2, x3 = x[i], x[i + width], x[i + 2 * width], x[i + 3 * width]
+                out[i] = f(x0, w[_channel(i, channels, inner)])
+                out[i + width] = f(x1, w[_channel(i + width, channels, inner)])
+                out[i + 2 * width] = f(x2, w[_channel(i + 2 * width, channels, inner)])
+                out[i + 3 * width] = f(x3, w[_channel(i + 3 * width, channels, inner)])
+            else:
+                for j in range(i, n, width):
+                    out[j] = f(x[j], w[_channel(j, channels, inner)])
 
-    return _launcher(kernel, _size)
+    return _channels_launcher(kernel)
 
 
 @cache
 def map_channels_binary(f):
-    """out[o, c, i] = f(g[o, c, i], x[o, c, i], w[c]) over (outer, channels, inner) arrays."""
+    """out[o, c, i] = f(g[o, c, i], x[o, c, i], w[c]) over C-contiguous (outer, channels,
+    inner) arrays, flat, in tiles as map_binary."""
 
     @_kernel
-    def kernel(out, g, x, w):
-        channels, inner = x.shape[1], x.shape[2]
-        for k in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-            o, c, i = k // (channels * inner), (k // inner) % channels, k % inner
-            out[o, c, i] = f(g[o, c, i], x[o, c, i], w[c])
+    def kernel(out, g, x, w, channels, inner):
+        n, width = x.size, cuda.blockDim.x
+        for first in range(cuda.blockIdx.x * width * TILE, n, cuda.gridDim.x * width * TILE):
+            i = first + cuda.threadIdx.x
+            if first + width * TILE <= n:  # a whole tile
+                g0, g1, g2, g3 = g[i], g[i + width], g[i + 2 * width], g[i + 3 * width]
+                x0, x1, x2, x3 = x[i], x[i + width], x[i + 2 * width], x[i + 3 * width]
+                out[i] = f(g0, x0, w[_channel(i, channels, inner)])
+                out[i + width] = f(g1, x1, w[_channel(i + width, channels, inner)])
+                out[i + 2 * width] = f(g2, x2, w[_channel(i + 2 * width, channels, inner)])
+                out[i + 3 * width] = f(g3, x3, w[_channel(i + 3 * width, channels, inner)])
+            else:
+                for j in range(i, n, width):
+                    out[j] = f(g[j], x[j], w[_channel(j, channels, inner)])
 
-    return _launcher(kernel, _size)
+    return _channels_launcher(kernel)
 
 
 @cuda.jit(device=True)

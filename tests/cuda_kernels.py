@@ -49,8 +49,9 @@ def kernels(op, ft):
     if op.kind == "rowwise":
         return [("forward", _cuda.map_rows(op.forward, n_args), (cube, cube, cube, types.int64, args)),
                 ("backward", _cuda.map_rows_binary(op.backward, n_args), (cube, cube, cube, types.int64, args))]
-    return [("forward", _cuda.map_channels(op.forward), (cube, cube, flat)),
-            ("backward", _cuda.map_channels_binary(op.backward), (cube, cube, cube, flat)),
+    n = types.int64
+    return [("forward", _cuda.map_channels(op.forward), (flat, flat, flat, n, n)),
+            ("backward", _cuda.map_channels_binary(op.backward), (flat, flat, flat, flat, n, n)),
             ("weight backward", _cuda.sum_channels(op.weight_backward), (types.float64[::1], cube, cube))]
 
 

@@ -324,6 +324,30 @@ def test_the_gpu_tiles_give_the_cpu_result_at_every_size(name):
 
 
 @pytest.mark.cuda_only
+@pytest.mark.parametrize("inner", [1, 3], ids=["channels last", "channels then 3"])
+def test_prelus_gpu_tiles_give_the_cpu_result_at_every_size(inner):
+    """PReLU's kernels run over flat views in tiles too, each element's channel from its flat
+    position: the sizes of the element-wise test, (outer, 5 channels, inner) arrays, with the
+    weight's gradient."""
+    from numact import _cuda
+
+    tile, channels = _tile(), 5
+    outers = [1, tile // (channels * inner), tile // (channels * inner) + 1, 3 * tile // (channels * inner) + 2]
+    if _cuda.MAX_TILES * tile < 10_000:
+        outers.append(_cuda.MAX_TILES * tile // (channels * inner) + 1)
+    w = np.linspace(-0.5, 0.75, channels).astype(np.float32)
+    for outer in outers:
+        shape = (outer, channels, inner) if inner > 1 else (outer, channels)
+        x, g = random(shape, np.float32), random(shape, np.float32, seed=1)
+        where = f"prelu at {shape}"
+        assert_gpu_matches_cpu(numact.prelu(to_target(x), to_target(w)), numact.prelu(x, w), where)
+        dx, dw = numact.prelu_backward(to_target(g), to_target(x), to_target(w))
+        cpu_dx, cpu_dw = numact.prelu_backward(g, x, w)
+        assert_gpu_matches_cpu(dx, cpu_dx, f"{where}: backward")
+        np.testing.assert_allclose(to_host(dw), cpu_dw, rtol=1e-6, err_msg=f"{where}: the weight's gradient")
+
+
+@pytest.mark.cuda_only
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_the_gpu_splits_rows_between_threads_and_gives_the_cpu_result(name):
     """A row along the last axis is split between a group of threads (numact._cuda.lanes_for):
