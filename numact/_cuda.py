@@ -379,9 +379,9 @@ def _tiles(n: int) -> int:
     return min(MAX_TILES, max(1, -(-n // (TILE * THREADS))))
 
 
-@cache
-def map_unary(f, arity):
-    """out[i] = f(x[i], *args) over flat arrays (args: ``arity`` values), in tiles."""
+def _unary_tiles(element):
+    """A kernel writing out[i] = element(x[i], i, args) over flat arrays, in tiles."""
+    element = cuda.jit(device=True)(element)
 
     @_kernel
     def kernel(out, x, args):
@@ -390,20 +390,20 @@ def map_unary(f, arity):
             i = first + cuda.threadIdx.x
             if first + width * TILE <= n:  # a whole tile
                 x0, x1, x2, x3 = x[i], x[i + width], x[i + 2 * width], x[i + 3 * width]
-                out[i] = f(x0, *args)
-                out[i + width] = f(x1, *args)
-                out[i + 2 * width] = f(x2, *args)
-                out[i + 3 * width] = f(x3, *args)
+                out[i] = element(x0, i, args)
+                out[i + width] = element(x1, i + width, args)
+                out[i + 2 * width] = element(x2, i + 2 * width, args)
+                out[i + 3 * width] = element(x3, i + 3 * width, args)
             else:
                 for j in range(i, n, width):
-                    out[j] = f(x[j], *args)
+                    out[j] = element(x[j], j, args)
 
-    return _launcher(kernel, _size, blocks=_tiles)
+    return kernel
 
 
-@cache
-def map_binary(f, arity):
-    """out[i] = f(g[i], x[i], *args) over flat arrays (args: ``arity`` values), in tiles."""
+def _binary_tiles(element):
+    """A kernel writing out[i] = element(g[i], x[i], i, args) over flat arrays, in tiles."""
+    element = cuda.jit(device=True)(element)
 
     @_kernel
     def kernel(out, g, x, args):
@@ -413,15 +413,35 @@ def map_binary(f, arity):
             if first + width * TILE <= n:  # a whole tile
                 g0, g1, g2, g3 = g[i], g[i + width], g[i + 2 * width], g[i + 3 * width]
                 x0, x1, x2, x3 = x[i], x[i + width], x[i + 2 * width], x[i + 3 * width]
-                out[i] = f(g0, x0, *args)
-                out[i + width] = f(g1, x1, *args)
-                out[i + 2 * width] = f(g2, x2, *args)
-                out[i + 3 * width] = f(g3, x3, *args)
+                out[i] = element(g0, x0, i, args)
+                out[i + width] = element(g1, x1, i + width, args)
+                out[i + 2 * width] = element(g2, x2, i + 2 * width, args)
+                out[i + 3 * width] = element(g3, x3, i + 3 * width, args)
             else:
                 for j in range(i, n, width):
-                    out[j] = f(g[j], x[j], *args)
+                    out[j] = element(g[j], x[j], j, args)
 
-    return _launcher(kernel, _size, blocks=_tiles)
+    return kernel
+
+
+@cache
+def map_unary(f, arity):
+    """out[i] = f(x[i], *args) over flat arrays (args: ``arity`` values), in tiles."""
+
+    def element(x, i, args):
+        return f(x, *args)
+
+    return _launcher(_unary_tiles(element), _size, blocks=_tiles)
+
+
+@cache
+def map_binary(f, arity):
+    """out[i] = f(g[i], x[i], *args) over flat arrays (args: ``arity`` values), in tiles."""
+
+    def element(g, x, i, args):
+        return f(g, x, *args)
+
+    return _launcher(_binary_tiles(element), _size, blocks=_tiles)
 
 
 # A row kernel: a group of ``lanes`` threads a row (a power of two, up to a block), each thread
@@ -572,15 +592,14 @@ def _channel(k, channels, inner):
 
 
 def _channels_launcher(kernel):
-    """Launch a channel kernel over flat views of its C-contiguous (outer, channels, inner)
-    arrays (the weight, 1-D, as it is), in tiles as map_unary's."""
+    """Launch a tile kernel over flat views of C-contiguous (outer, channels, inner) arrays,
+    its args (the weight, 1-D, with the channels and inner length)."""
 
     def launch(out, *arrays):
         *arrays, w = arrays
-        outer, channels, inner = out.shape
         if out.size:
             flat = [a.reshape(a.size) for a in (out, *arrays)]
-            launch_kernel(kernel, _tiles(out.size), *flat, w, channels, inner)
+            launch_kernel(kernel, _tiles(out.size), *flat, (w, out.shape[1], out.shape[2]))
 
     launch.kernel = kernel
     return launch
@@ -589,24 +608,13 @@ def _channels_launcher(kernel):
 @cache
 def map_channels(f):
     """out[o, c, i] = f(x[o, c, i], w[c]) over C-contiguous (outer, channels, inner) arrays,
-    flat, in tiles as map_unary (four loads in flight a thread)."""
+    flat, in tiles as map_unary; c from each element's flat position."""
 
-    @_kernel
-    def kernel(out, x, w, channels, inner):
-        n, width = x.size, cuda.blockDim.x
-        for first in range(cuda.blockIdx.x * width * TILE, n, cuda.gridDim.x * width * TILE):
-            i = first + cuda.threadIdx.x
-            if first + width * TILE <= n:  # a whole tile
-                x0, x1, x2, x3 = x[i], x[i + width], x[i + 2 * width], x[i + 3 * width]
-                out[i] = f(x0, w[_channel(i, channels, inner)])
-                out[i + width] = f(x1, w[_channel(i + width, channels, inner)])
-                out[i + 2 * width] = f(x2, w[_channel(i + 2 * width, channels, inner)])
-                out[i + 3 * width] = f(x3, w[_channel(i + 3 * width, channels, inner)])
-            else:
-                for j in range(i, n, width):
-                    out[j] = f(x[j], w[_channel(j, channels, inner)])
+    def element(x, k, args):
+        w, channels, inner = args
+        return f(x, w[_channel(k, channels, inner)])
 
-    return _channels_launcher(kernel)
+    return _channels_launcher(_unary_tiles(element))
 
 
 @cache
@@ -614,23 +622,11 @@ def map_channels_binary(f):
     """out[o, c, i] = f(g[o, c, i], x[o, c, i], w[c]) over C-contiguous (outer, channels,
     inner) arrays, flat, in tiles as map_binary."""
 
-    @_kernel
-    def kernel(out, g, x, w, channels, inner):
-        n, width = x.size, cuda.blockDim.x
-        for first in range(cuda.blockIdx.x * width * TILE, n, cuda.gridDim.x * width * TILE):
-            i = first + cuda.threadIdx.x
-            if first + width * TILE <= n:  # a whole tile
-                g0, g1, g2, g3 = g[i], g[i + width], g[i + 2 * width], g[i + 3 * width]
-                x0, x1, x2, x3 = x[i], x[i + width], x[i + 2 * width], x[i + 3 * width]
-                out[i] = f(g0, x0, w[_channel(i, channels, inner)])
-                out[i + width] = f(g1, x1, w[_channel(i + width, channels, inner)])
-                out[i + 2 * width] = f(g2, x2, w[_channel(i + 2 * width, channels, inner)])
-                out[i + 3 * width] = f(g3, x3, w[_channel(i + 3 * width, channels, inner)])
-            else:
-                for j in range(i, n, width):
-                    out[j] = f(g[j], x[j], w[_channel(j, channels, inner)])
+    def element(g, x, k, args):
+        w, channels, inner = args
+        return f(g, x, w[_channel(k, channels, inner)])
 
-    return _channels_launcher(kernel)
+    return _channels_launcher(_binary_tiles(element))
 
 
 @cuda.jit(device=True)

@@ -49,9 +49,9 @@ def kernels(op, ft):
     if op.kind == "rowwise":
         return [("forward", _cuda.map_rows(op.forward, n_args), (cube, cube, cube, types.int64, args)),
                 ("backward", _cuda.map_rows_binary(op.backward, n_args), (cube, cube, cube, types.int64, args))]
-    n = types.int64
-    return [("forward", _cuda.map_channels(op.forward), (flat, flat, flat, n, n)),
-            ("backward", _cuda.map_channels_binary(op.backward), (flat, flat, flat, flat, n, n)),
+    channel_args = types.Tuple((flat, types.int64, types.int64))  # the weight, channels, inner
+    return [("forward", _cuda.map_channels(op.forward), (flat, flat, channel_args)),
+            ("backward", _cuda.map_channels_binary(op.backward), (flat, flat, flat, channel_args)),
             ("weight backward", _cuda.sum_channels(op.weight_backward), (types.float64[::1], cube, cube))]
 
 

@@ -58,6 +58,7 @@ def arguments() -> dict:
         "float32 parameters": (np.float32(1.0), np.float32(0.5)),
         "float64 parameters": (1.0, 2.0, 3.0),
         "mixed parameters": (-100, 0.1, 0.0),
+        "a weight with its channels and inner length": (device((5,), (4,), np.float32), 5, 1),
     }
 
 
@@ -79,7 +80,8 @@ def comparable(values: list) -> list:
 NAMES = ["C-contiguous float32", "C-contiguous float64, 3-d", "strided (a column slice)", "transposed",
          "negative stride", "broadcast (stride 0)", "0-d", "int64 targets", "bool", "float16", "int",
          "negative int (ignore_index)", "float", "bool scalar", "NumPy float32", "NumPy float64", "NumPy int64",
-         "no parameters", "float32 parameters", "float64 parameters", "mixed parameters"]
+         "no parameters", "float32 parameters", "float64 parameters", "mixed parameters",
+         "a weight with its channels and inner length"]
 
 
 def test_the_names_are_the_arguments():
