@@ -723,36 +723,68 @@ def map_loss(f, writes):
 @cache
 def map_row_loss(f, writes):
     """ℓ_r = f(x[o, :, i], y[o, :, i], z[o, :, i], t[o, :, i], w, gx[o, :, i], gy[o, :, i],
-    gz[o, :, i], scale[r] / divisor, write_grads, *args) for every row r = (o, i). ``w``
-    comes as a (1, C, 1) array. ``writes`` = (losses, grads): write ℓ itself, and the
-    gradients; a partial sum of ℓ per block is always written. A class loss runs as the
-    pieces its row function is split into, by a group of threads a row (_split_row_loss);
-    the others a thread a row."""
-    if hasattr(f, "split"):
-        return _split_row_loss(f.split, writes)
+    gz[o, :, i], scale[r] / divisor, write_grads, *args) for every row r = (o, i), run as
+    the pieces f is split into by a group of threads a row (a class loss: _split_row_loss; a
+    vector loss: _split_vector_loss). ``w`` comes as a (1, C, 1) array. ``writes`` =
+    (losses, grads): write ℓ itself, and the gradients; a partial sum of ℓ per block is always
+    written."""
+    if hasattr(f, "vector_split"):
+        return _split_vector_loss(f.vector_split, writes)
+    return _split_row_loss(f.split, writes)
+
+
+def _split_vector_loss(split, writes):
+    """A vector loss over rows (o, :, i), each row split between a group of threads as the
+    softmax family's (_row_launcher), from the pieces of numact.losses (``split_vector_into``):
+    three sums over the group, then the loss (added by the group's first thread) and the
+    gradients' elements, each thread writing those of its share."""
+    terms, finish, element = split
     write_losses, write_grads = writes
 
+    def write_share(gx, gy, gz, x, y, z, lane, lanes, constants, args):
+        for k in range(lane, x.shape[0], lanes):
+            dx, dy, dz = element(x[k], y[k], z[k], constants, *args)
+            gx[k] = dx
+            gy[k] = dy
+            if gz.shape[0]:  # a loss of two inputs is handed an empty third gradient
+                gz[k] = dz
+
+    write_share = numba.njit(write_share) if SIMULATOR else cuda.jit(device=True)(write_share)
+
     @_kernel
-    def kernel(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args, stop):
+    def kernel(partial, losses, gx, gy, gz, x, y, z, t, _w, scale, divisor, rows, lanes, args, stop):
         if _stopped(stop):
             return
-        shared = cuda.shared.array(THREADS, float64)
+        shared = cuda.shared.array((3, THREADS), float64)
+        lane, groups = cuda.threadIdx.x % lanes, cuda.blockDim.x // lanes
         inner = x.shape[2]
         acc = 0.0
         inverse = 1.0 / divisor[()]  # one division per call, not per element
-        for r in range(cuda.grid(1), rows, cuda.gridsize(1)):
-            o, i = r // inner, r % inner
-            s = at(scale, r) * inverse
-            loss = f(_row(x, o, i), _row(y, o, i), _row(z, o, i), _row(t, o, i), _row(w, 0, 0),
-                     _row(gx, o, i), _row(gy, o, i), _row(gz, o, i), s, write_grads, *args)
-            acc += loss
-            if write_losses:
-                losses[r] = loss
-        acc = _block_sum(shared, acc)
+        for first in range(cuda.blockIdx.x * groups, rows, cuda.gridDim.x * groups):
+            active, r, o, i = _group_row(first, lanes, rows, inner)
+            s1, s2, s3 = terms(_share(x, o, i, lane, lanes), _share(y, o, i, lane, lanes),
+                               _share(z, o, i, lane, lanes), *args)
+            s1, s2, s3 = _group_sums(shared, s1, s2, s3, lanes)
+            loss, constants = finish(_row(t, o, i), s1, s2, s3, at(scale, r) * inverse, *args)
+            if active:
+                if write_grads:
+                    write_share(_row(gx, o, i), _row(gy, o, i), _row(gz, o, i), _row(x, o, i), _row(y, o, i),
+                                _row(z, o, i), lane, lanes, constants, args)
+                if lane == 0:
+                    acc += loss
+                    if write_losses:
+                        losses[r] = loss
+        acc = _block_sum(shared[0], acc)
         if cuda.threadIdx.x == 0:
             partial[cuda.blockIdx.x] = acc
 
-    return _on_partials(kernel)
+    def launch(partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows, args, stop):
+        lanes = lanes_for(x.shape[1], x.shape[2])
+        launch_kernel(kernel, partial.size, partial, losses, gx, gy, gz, x, y, z, t, w, scale, divisor, rows,
+                      lanes, args, stop)
+
+    launch.kernel = kernel
+    return launch
 
 
 def _split_row_loss(split, writes):

@@ -362,75 +362,157 @@ def cross_entropy_probs_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index
 
 
 # --- losses over vectors (the last axis) ----------------------------------------------------
+# A vector loss is split for the GPU as the class losses are (``split_vector_into``): three
+# float64 sums over the row (``terms``, over any share of it), the loss and the gradient's
+# constants from them (``finish``), and each element of the gradients (``element``, from the
+# inputs' elements at one position: a gradient may be written over its input). The CPU's row
+# function is the same pieces over the whole row; numact._cuda.map_row_loss splits the row
+# between a group of threads.
+
+
+def split_vector_into(terms, finish, element):
+    """Marks a vector loss's row function with its pieces (``row_function.vector_split``):
+    ``terms(x, y, z, *args) -> (s1, s2, s3)``, ``finish(t, s1, s2, s3, s, *args) -> (loss,
+    constants)``, ``element(x_k, y_k, z_k, constants, *args) -> (∂x_k, ∂y_k, ∂z_k)``."""
+
+    def mark(row_function):
+        row_function.vector_split = terms, finish, element
+        return row_function
+
+    return mark
 
 
 @jit
-def _distance(u, v, p, eps):
-    """‖u − v + eps‖_p in float64."""
-    total = 0.0
-    for k in range(u.shape[0]):
-        d = abs(u[k] - v[k] + eps)
-        total += d * d if p == 2 else d**p
+def _power(e, p):
+    """|e|^p in float64."""
+    d = abs(e)
+    return d * d if p == 2 else d**p
+
+
+@jit
+def _triplet_terms(a, pos, neg, _margin, p, eps, swap):
+    """(Σ|a − pos + eps|^p, Σ|a − neg + eps|^p, Σ|pos − neg + eps|^p), the last 0 without swap."""
+    to_pos = 0.0
+    to_neg = 0.0
+    pos_neg = 0.0
+    for k in range(a.shape[0]):
+        to_pos += _power(a[k] - pos[k] + eps, p)
+        to_neg += _power(a[k] - neg[k] + eps, p)
+        if swap:
+            pos_neg += _power(pos[k] - neg[k] + eps, p)
+    return to_pos, to_neg, pos_neg
+
+
+@jit
+def _norm(total, p):
+    """The p-norm from Σ|e|^p."""
     return sqrt(total) if p == 2 else total ** (1.0 / p)
 
 
 @jit
-def _add_distance_grad(u, v, p, eps, dist, s, gu, gv):
-    """gu += s·∂dist/∂u and gv −= the same, dist = ‖u − v + eps‖_p.
-
-    ∂‖e‖_p/∂e_k = sign(e_k)·|e_k|^(p−1)/‖e‖^(p−1), taken as 0 where e_k = 0 or ‖e‖ = 0 (PyTorch).
-    """
+def _distance_scale(dist, s, p):
+    """s/d^(p−1) for d = ‖e‖_p: s·∂d/∂e_k = e_k·|e_k|^(p−2)·that (PyTorch's norm backward); 0
+    where d = 0 or s = 0."""
     if dist == 0 or s == 0:
-        return
-    for k in range(u.shape[0]):
-        e = u[k] - v[k] + eps
-        if e != 0:
-            g = s * (e / dist if p == 2 else (1.0 if e > 0 else -1.0) * (abs(e) / dist) ** (p - 1))
-            gu[k] += g
-            gv[k] -= g
+        return 0.0
+    return s / dist if p == 2 else s / dist ** (p - 1)
 
 
 @jit
-def triplet_margin_loss_row(a, pos, neg, _t, _w, ga, gp, gn, s, grad, margin, p, eps, swap):
-    """ℓ = max(0, margin + d(a, pos) − d(a, neg)), d(u, v) = ‖u − v + eps‖_p.
-
-    With swap, d(a, neg) is min(d(a, neg), d(pos, neg)) (a tie splits the gradient, as
-    PyTorch's minimum does). The gradient passes where the hinge is ≥ 0.
-    """
-    d_pos = _distance(a, pos, p, eps)
-    d_neg = _distance(a, neg, p, eps)
-    d_swap = _distance(pos, neg, p, eps) if swap else inf
+def _triplet_finish(_t, to_pos, to_neg, pos_neg, s, margin, p, _eps, swap):
+    """(ℓ, the scales of the three distances' gradients (``_distance_scale``)): 0 where the
+    hinge is < 0; a tie of d_neg and d_swap splits it, as PyTorch's minimum does."""
+    d_pos = _norm(to_pos, p)
+    d_neg = _norm(to_neg, p)
+    d_swap = _norm(pos_neg, p) if swap else inf
     nearest = d_neg if not d_swap < d_neg else d_swap
     if d_neg != d_neg or d_swap != d_swap:
         nearest = d_neg + d_swap  # NaN, as PyTorch's minimum
     u = margin + d_pos - nearest
+    s_pos = s if u >= 0 else 0.0
+    share_neg = 1.0 if d_neg < d_swap else (0.5 if d_neg == d_swap else 0.0)
+    s_swap = -s_pos * (1.0 - share_neg) if swap else 0.0
+    scales = (_distance_scale(d_pos, s_pos, p), _distance_scale(d_neg, -s_pos * share_neg, p),
+              _distance_scale(d_swap, s_swap, p))
+    return u if not u < 0 else 0.0, scales
+
+
+@jit
+def _distance_grad(e, scale, p):
+    """e·|e|^(p−2)·scale; 0 where scale = 0 (no gradient through this distance) or e = 0."""
+    if scale == 0:
+        return 0.0
+    if p == 2:
+        return e * scale
+    return e * abs(e) ** (p - 2) * scale if e != 0 else 0.0
+
+
+@jit
+def _triplet_element(a, pos, neg, scales, _margin, p, eps, swap):
+    to_pos, to_neg, pos_neg = scales
+    g_pos = _distance_grad(a - pos + eps, to_pos, p)
+    g_neg = _distance_grad(a - neg + eps, to_neg, p)
+    g_swap = _distance_grad(pos - neg + eps, pos_neg, p) if swap else 0.0
+    # Added up as the CPU's passes add them into the gradient arrays (_add_distance_grad), each
+    # sum rounded to the inputs' type: the same bits on both targets.
+    return (like(a, like(a, g_pos) + g_neg), like(a, like(a, -g_pos) + g_swap),
+            like(a, like(a, -g_neg) - g_swap))
+
+
+@jit
+def _add_distance_grad(u, v, eps, scale, p, gu, gv):
+    """gu += _distance_grad(e, scale, p) and gv −= it, e = u − v + eps: a pass for each pair of
+    inputs on the CPU (a loop of two stores, which LLVM vectorises; a loop storing all three
+    gradients, as _triplet_element gives them, has too many pairs of arrays that may overlap
+    for it: twice the time for p ≠ 2). _triplet_element gives the same bits."""
+    if scale == 0:
+        return
+    for k in range(u.shape[0]):
+        g = _distance_grad(u[k] - v[k] + eps, scale, p)
+        gu[k] += g
+        gv[k] -= g
+
+
+@split_vector_into(_triplet_terms, _triplet_finish, _triplet_element)
+@jit
+def triplet_margin_loss_row(a, pos, neg, t, _w, ga, gp, gn, s, grad, margin, p, eps, swap):
+    """ℓ = max(0, margin + d(a, pos) − d(a, neg)), d(u, v) = ‖u − v + eps‖_p.
+
+    With swap, d(a, neg) is min(d(a, neg), d(pos, neg)). The gradient passes where the hinge
+    is ≥ 0: ∂d(u, v)/∂u_k = e_k·|e_k|^(p−2)/d^(p−1), e = u − v + eps, and −that for v.
+    """
+    to_pos, to_neg, pos_neg = _triplet_terms(a, pos, neg, margin, p, eps, swap)
+    loss, (scale_pos, scale_neg, scale_swap) = _triplet_finish(t, to_pos, to_neg, pos_neg, s, margin, p, eps, swap)
     if grad:
         _zero(ga)
         _zero(gp)
         _zero(gn)
-        if u >= 0:
-            share_neg = 1.0 if d_neg < d_swap else (0.5 if d_neg == d_swap else 0.0)
-            _add_distance_grad(a, pos, p, eps, d_pos, s, ga, gp)
-            _add_distance_grad(a, neg, p, eps, d_neg, -s * share_neg, ga, gn)
-            _add_distance_grad(pos, neg, p, eps, d_swap, -s * (1.0 - share_neg), gp, gn)
-    return u if not u < 0 else 0.0
+        _add_distance_grad(a, pos, eps, scale_pos, p, ga, gp)
+        _add_distance_grad(a, neg, eps, scale_neg, p, ga, gn)
+        if swap:
+            _add_distance_grad(pos, neg, eps, scale_swap, p, gp, gn)
+    return loss
 
 
 @jit
-def cosine_embedding_loss_row(x1, x2, _z, t, _w, g1, g2, _gz, s, grad, margin):
-    """With cos = Σx1·x2/√((Σx1² + ε)(Σx2² + ε)), ε = COSINE_EPS:
-    ℓ = 1 − cos if y = 1, max(0, cos − margin) if y = −1, 0 for any other label.
-
-    ∂cos/∂x1 = x2/√(m1·m2) − cos·x1/m1 (m the squared norms plus ~1e-12), likewise for x2.
-    """
-    y = t[0]
+def _cosine_terms(x1, x2, _z, _margin):
+    """(Σ x1·x2, Σ x1², Σ x2²)."""
     dot = 0.0
-    m1 = COSINE_EPS
-    m2 = COSINE_EPS
+    m1 = 0.0
+    m2 = 0.0
     for k in range(x1.shape[0]):
         dot += x1[k] * x2[k]
         m1 += x1[k] * x1[k]
         m2 += x2[k] * x2[k]
+    return dot, m1, m2
+
+
+@jit
+def _cosine_finish(t, dot, m1, m2, s, margin):
+    """(ℓ, (s·∂ℓ/∂cos, √(m1·m2), cos, m1, m2)), m the squared norms plus ε."""
+    y = t[0]
+    m1 += COSINE_EPS
+    m2 += COSINE_EPS
     denom = sqrt(m1 * m2)
     cos = dot / denom
     slope = 0.0  # ∂ℓ/∂cos
@@ -441,9 +523,26 @@ def cosine_embedding_loss_row(x1, x2, _z, t, _w, g1, g2, _gz, s, grad, margin):
         u = cos - margin
         loss = u if not u < 0 else 0.0
         slope = 1.0 if u >= 0 else 0.0
+    return loss, (s * slope, denom, cos, m1, m2)
+
+
+@jit
+def _cosine_element(x1, x2, _z, constants, _margin):
+    c, denom, cos, m1, m2 = constants
+    return c * (x2 / denom - cos * x1 / m1), c * (x1 / denom - cos * x2 / m2), 0.0
+
+
+@split_vector_into(_cosine_terms, _cosine_finish, _cosine_element)
+@jit
+def cosine_embedding_loss_row(x1, x2, z, t, _w, g1, g2, _gz, s, grad, margin):
+    """With cos = Σx1·x2/√((Σx1² + ε)(Σx2² + ε)), ε = COSINE_EPS:
+    ℓ = 1 − cos if y = 1, max(0, cos − margin) if y = −1, 0 for any other label.
+
+    ∂cos/∂x1 = x2/√(m1·m2) − cos·x1/m1 (m the squared norms plus ε), likewise for x2.
+    """
+    dot, m1, m2 = _cosine_terms(x1, x2, z, margin)
+    loss, constants = _cosine_finish(t, dot, m1, m2, s, margin)
     if grad:
-        c = s * slope
         for k in range(x1.shape[0]):
-            g1[k] = c * (x2[k] / denom - cos * x1[k] / m1)
-            g2[k] = c * (x1[k] / denom - cos * x2[k] / m2)
+            g1[k], g2[k], _ = _cosine_element(x1[k], x2[k], 0.0, constants, margin)
     return loss

@@ -78,8 +78,8 @@ def loss_kernels(op, ft):
             for target, math, t in maths for w in writes
         ]
     args = types.UniTuple(types.float64, len(op.params))
-    return [
-        (f"writes {w}", _cuda.map_row_loss(op.math, w), (f64, flat, cube, cube, cube, cube, cube, cube, cube, cube, one, one64, n, args, f64))
+    return [  # split between a group of threads a row (_cuda._split_vector_loss)
+        (f"writes {w}", _cuda.map_row_loss(op.math, w), (f64, flat, cube, cube, cube, cube, cube, cube, cube, cube, one, one64, n, n, args, f64))
         for w in writes
     ]
 

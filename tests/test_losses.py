@@ -172,3 +172,40 @@ def test_the_gpu_splits_rows_of_classes_between_threads_and_gives_the_cpu_result
                                                              out=gpu_x, **gpu_params)
                 cpu_into = getattr(numact, f"{name}_backward")(g, x, t, reduction=reduction, **params)
                 assert_gpu_matches_cpu(into_x, cpu_into, f"{what}: gradient into the input", classes)
+
+
+@pytest.mark.cuda_only
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_the_gpu_splits_vectors_between_threads_and_gives_the_cpu_result(dtype):
+    """triplet_margin_loss and cosine_embedding_loss on the GPU split a vector between
+    threads: for p = 2 and p = 1.5, with and without swap, every cosine label and a margin, a
+    NaN in one vector (reduction 'none'), reduction 'mean' : within the sum-order bound of the CPU's result."""
+    import numact
+    from numact import _cuda
+
+    rng = np.random.default_rng(5)
+    for shape, lanes in _split_rows()[:2]:
+        rows, n = shape
+        assert _cuda.lanes_for(n, 1) == lanes
+        a, p, q = (rng.normal(0, 1, shape).astype(dtype) for _ in range(3))
+        with_nan = a.copy()
+        with_nan[1, 3] = np.nan
+        y = rng.choice([1.0, -1.0, 0.0], rows).astype(dtype)
+        calls = [("triplet_margin_loss", (p, q), dict(p=2.0, swap=True, margin=0.5)),
+                 ("triplet_margin_loss", (p, q), dict(p=1.5, eps=1e-3)),
+                 ("cosine_embedding_loss", (p, y), dict(margin=-0.2))]
+        for name, others, params in calls:
+            for reduction, first in (("none", with_nan), ("mean", a)):
+                arrays = (first, *others)
+                what = f"{name} {params} of {shape}, {reduction}"
+                cpu_loss, cpu_grads = getattr(numact, f"{name}_forward_backward")(*arrays, reduction=reduction, **params)
+                gpu_loss, gpu_grads = getattr(numact, f"{name}_forward_backward")(*map(to_target, arrays),
+                                                                                  reduction=reduction, **params)
+                if reduction == "none":
+                    assert_gpu_matches_cpu(gpu_loss, cpu_loss, f"{what}: losses", n)
+                else:
+                    np.testing.assert_allclose(to_host(gpu_loss), cpu_loss, rtol=1e-13 if dtype == np.float64 else 1e-6,
+                                               err_msg=what)
+                assert len(gpu_grads) == len(cpu_grads) == (3 if name.startswith("triplet") else 2)
+                for k, (gpu, cpu) in enumerate(zip(gpu_grads, cpu_grads)):
+                    assert_gpu_matches_cpu(gpu, cpu, f"{what}: gradient {k}", n)
