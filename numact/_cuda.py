@@ -650,26 +650,64 @@ def _block_sum(partial, value):
     return total
 
 
+# A channel's sum is split between up to SUM_BLOCKS // channels blocks (at least THREADS ·
+# ROW_SHARE elements each), so that one weight for all channels (nn.PReLU's default) is not a
+# whole tensor summed by one block; the blocks' sums are then added per channel, in order.
+SUM_BLOCKS = 4 if SIMULATOR else 1024
+
+
+def _channel_parts(n: int, channels: int) -> int:
+    """The blocks each channel's ``n`` elements are summed by."""
+    return max(1, min(-(-n // (THREADS * ROW_SHARE)), SUM_BLOCKS // channels))
+
+
+@_kernel
+def _sum_parts(total, partial):
+    """total[c] = Σ_j partial[c, j], a block per channel, in a fixed order."""
+    shared = cuda.shared.array(THREADS, float64)
+    for c in range(cuda.blockIdx.x, partial.shape[0], cuda.gridDim.x):
+        acc = 0.0
+        for j in range(cuda.threadIdx.x, partial.shape[1], cuda.blockDim.x):
+            acc += partial[c, j]
+        acc = _block_sum(shared, acc)
+        if cuda.threadIdx.x == 0:
+            total[c] = acc
+
+
 @cache
 def sum_channels(f):
-    """total[c] = Σ_{o, i} f(g[o, c, i], x[o, c, i]) in float64: a block per channel, each
-    thread summing a strided share, then the block's shares added in a fixed order."""
+    """total[c] = Σ_{o, i} f(g[o, c, i], x[o, c, i]) in float64: each channel's (o, i) split
+    into ``_channel_parts`` consecutive parts, a block a part summing it (each thread a
+    strided share, the block's shares added in a fixed order), then the parts added per
+    channel: the same bits on every run."""
 
     @_kernel
-    def kernel(total, g, x):
-        partial = cuda.shared.array(THREADS, float64)
+    def kernel(partial, g, x):
+        shared = cuda.shared.array(THREADS, float64)
         t = cuda.threadIdx.x
+        channels, parts = partial.shape
         inner = x.shape[2]
-        for c in range(cuda.blockIdx.x, x.shape[1], cuda.gridDim.x):
+        n = x.shape[0] * inner
+        per = -(-n // parts)
+        for b in range(cuda.blockIdx.x, channels * parts, cuda.gridDim.x):
+            c, part = b // parts, b % parts
             acc = 0.0
-            for k in range(t, x.shape[0] * inner, cuda.blockDim.x):
+            for k in range(part * per + t, min(n, (part + 1) * per), cuda.blockDim.x):
                 o, i = k // inner, k % inner
                 acc += f(g[o, c, i], x[o, c, i])
-            acc = _block_sum(partial, acc)
+            acc = _block_sum(shared, acc)
             if t == 0:
-                total[c] = acc
+                partial[c, part] = acc
 
-    return _launcher(kernel, _size, blocks=lambda channels: min(channels, MAX_BLOCKS))
+    def launch(total, g, x):
+        channels = total.size
+        if channels:
+            partial = empty((channels, _channel_parts(x.shape[0] * x.shape[2], channels)), np.float64)
+            launch_kernel(kernel, min(partial.size, MAX_BLOCKS), partial, g, x)
+            launch_kernel(_sum_parts, min(channels, MAX_BLOCKS), total, partial)
+
+    launch.kernel = kernel
+    return launch
 
 
 # --- losses ---------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def kernels(op, ft):
     channel_args = types.Tuple((flat, types.int64, types.int64))  # the weight, channels, inner
     return [("forward", _cuda.map_channels(op.forward), (flat, flat, channel_args)),
             ("backward", _cuda.map_channels_binary(op.backward), (flat, flat, flat, channel_args)),
-            ("weight backward", _cuda.sum_channels(op.weight_backward), (types.float64[::1], cube, cube))]
+            ("weight backward", _cuda.sum_channels(op.weight_backward), (types.float64[:, ::1], cube, cube))]
 
 
 def loss_kernels(op, ft):
@@ -91,6 +91,7 @@ def helper_kernels():
     f64, f32, i64 = types.float64[::1], types.float32[::1], types.int64[::1]
     found = [
         ("sum_partials", _cuda._sum_partials, (f32, f64, types.Array(types.float64, 0, "C"))),
+        ("sum_parts", _cuda._sum_parts, (f64, types.float64[:, ::1])),
         ("check_classes", _cuda._check_classes, (f64, f64, types.int64, i64, f32, types.int64, types.int64)),
         ("first_outside", _cuda._first_outside, (f64, types.int64, f32, types.float64, types.float64)),
     ]

@@ -348,6 +348,28 @@ def test_prelus_gpu_tiles_give_the_cpu_result_at_every_size(inner):
 
 
 @pytest.mark.cuda_only
+@pytest.mark.parametrize("channels", [1, 2], ids=["one weight", "two channels"])
+def test_prelus_weight_gradient_on_the_gpu_splits_each_channel_between_blocks(channels):
+    """The weight's gradient sums each channel in parts, a block a part (one weight for all
+    channels: the whole tensor), then the parts per channel: the CPU's sum within float64's
+    rounding, at sizes of one part, several and a part that ends short; and 0 for no elements."""
+    from numact import _cuda
+
+    w = np.array([0.25, -0.5][:channels], np.float32)
+    per_part = _cuda.THREADS * _cuda.ROW_SHARE
+    for outer in [0, 3, per_part + 1, 3 * per_part + 5]:
+        shape = (outer, 3) if channels == 1 else (outer, channels, 3)
+        n = outer * 3
+        assert _cuda._channel_parts(n, channels) == max(1, min(-(-n // per_part), _cuda.SUM_BLOCKS // channels))
+        x, g = random(shape, np.float32), random(shape, np.float32, seed=1)
+        _, dw = numact.prelu_backward(to_target(g), to_target(x), to_target(w))
+        _, cpu_dw = numact.prelu_backward(g, x, w)
+        np.testing.assert_allclose(to_host(dw), cpu_dw, rtol=1e-6, err_msg=f"{shape}")
+        if outer == 0:
+            assert not to_host(dw).any()
+
+
+@pytest.mark.cuda_only
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_the_gpu_splits_rows_between_threads_and_gives_the_cpu_result(name):
     """A row along the last axis is split between a group of threads (numact._cuda.lanes_for):
