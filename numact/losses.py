@@ -365,9 +365,8 @@ def cross_entropy_probs_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index
 # A vector loss is split for the GPU as the class losses are (``split_vector_into``): three
 # float64 sums over the row (``terms``, over any share of it), the loss and the gradient's
 # constants from them (``finish``), and each element of the gradients (``element``, from the
-# inputs' elements at one position: a gradient may be written over its input). The CPU's row
-# function is the same pieces over the whole row; numact._cuda.map_row_loss splits the row
-# between a group of threads.
+# inputs' elements at one position). The CPU's row function is the same pieces over the whole
+# row; numact._cuda.map_row_loss splits the row between a group of threads.
 
 
 def split_vector_into(terms, finish, element):
@@ -440,11 +439,9 @@ def _triplet_finish(_t, to_pos, to_neg, pos_neg, s, margin, p, _eps, swap):
 @jit
 def _distance_grad(e, scale, p):
     """e·|e|^(p−2)·scale; 0 where scale = 0 (no gradient through this distance) or e = 0."""
-    if scale == 0:
-        return 0.0
     if p == 2:
-        return e * scale
-    return e * abs(e) ** (p - 2) * scale if e != 0 else 0.0
+        return e * scale if scale != 0 else 0.0
+    return e * abs(e) ** (p - 2) * scale if e != 0 and scale != 0 else 0.0
 
 
 @jit
@@ -453,24 +450,7 @@ def _triplet_element(a, pos, neg, scales, _margin, p, eps, swap):
     g_pos = _distance_grad(a - pos + eps, to_pos, p)
     g_neg = _distance_grad(a - neg + eps, to_neg, p)
     g_swap = _distance_grad(pos - neg + eps, pos_neg, p) if swap else 0.0
-    # Added up as the CPU's passes add them into the gradient arrays (_add_distance_grad), each
-    # sum rounded to the inputs' type: the same bits on both targets.
-    return (like(a, like(a, g_pos) + g_neg), like(a, like(a, -g_pos) + g_swap),
-            like(a, like(a, -g_neg) - g_swap))
-
-
-@jit
-def _add_distance_grad(u, v, eps, scale, p, gu, gv):
-    """gu += _distance_grad(e, scale, p) and gv −= it, e = u − v + eps: a pass for each pair of
-    inputs on the CPU (a loop of two stores, which LLVM vectorises; a loop storing all three
-    gradients, as _triplet_element gives them, has too many pairs of arrays that may overlap
-    for it: twice the time for p ≠ 2). _triplet_element gives the same bits."""
-    if scale == 0:
-        return
-    for k in range(u.shape[0]):
-        g = _distance_grad(u[k] - v[k] + eps, scale, p)
-        gu[k] += g
-        gv[k] -= g
+    return g_pos + g_neg, g_swap - g_pos, -g_neg - g_swap  # in float64, rounded once when stored
 
 
 @split_vector_into(_triplet_terms, _triplet_finish, _triplet_element)
@@ -482,15 +462,10 @@ def triplet_margin_loss_row(a, pos, neg, t, _w, ga, gp, gn, s, grad, margin, p, 
     is ≥ 0: ∂d(u, v)/∂u_k = e_k·|e_k|^(p−2)/d^(p−1), e = u − v + eps, and −that for v.
     """
     to_pos, to_neg, pos_neg = _triplet_terms(a, pos, neg, margin, p, eps, swap)
-    loss, (scale_pos, scale_neg, scale_swap) = _triplet_finish(t, to_pos, to_neg, pos_neg, s, margin, p, eps, swap)
+    loss, scales = _triplet_finish(t, to_pos, to_neg, pos_neg, s, margin, p, eps, swap)
     if grad:
-        _zero(ga)
-        _zero(gp)
-        _zero(gn)
-        _add_distance_grad(a, pos, eps, scale_pos, p, ga, gp)
-        _add_distance_grad(a, neg, eps, scale_neg, p, ga, gn)
-        if swap:
-            _add_distance_grad(pos, neg, eps, scale_swap, p, gp, gn)
+        for k in range(a.shape[0]):
+            ga[k], gp[k], gn[k] = _triplet_element(a[k], pos[k], neg[k], scales, margin, p, eps, swap)
     return loss
 
 
