@@ -48,7 +48,9 @@ def _target(name: str, arrays: dict[str, Any]):
             f"numact.{name}: {', '.join(on_gpu)} on the GPU but {', '.join(on_host)} in host "
             "memory; pass them on one device"
         )
-    return _cuda_module()
+    target = _cuda_module()
+    target.check_devices(name, {arg: arrays[arg] for arg in on_gpu})
+    return target
 
 
 def _input(name: str, target, arg: str, obj: Any):
@@ -66,6 +68,8 @@ def _output(name: str, target, out: Any, shape: tuple, dtype: np.dtype, arg: str
     if not on_target:
         kind = "NumPy array" if target is _cpu else "CUDA array"
         raise ValueError(f"numact.{name}: {arg} must be a {kind}, got {type(out).__name__}")
+    if target is not _cpu:
+        target.check_devices(name, {arg: out})
     out = target.asarray(out)
     if tuple(out.shape) != tuple(shape):
         raise ValueError(f"numact.{name}: {arg} has shape {tuple(out.shape)}, expected {tuple(shape)}")

@@ -179,6 +179,40 @@ def _library(like) -> str:
     return type(like).__module__.partition(".")[0]
 
 
+def device_of(obj) -> int | None:
+    """The ordinal of the GPU that holds ``obj``, where its library says (a torch tensor, a CuPy
+    array); None for a numba array (numba's own, in its current context) and the rest."""
+    library = _library(obj)
+    if library == "torch":
+        return obj.device.index
+    if library == "cupy":
+        return obj.device.id
+    return None
+
+
+def current_device() -> int:
+    """The ordinal of the GPU numba launches on (its current context's; 0 in the simulator)."""
+    return getattr(cuda.get_current_device(), "id", 0)
+
+
+def check_devices(name: str, arrays: dict) -> None:
+    """Refuse arrays on different GPUs, or on a GPU other than the current one (the kernels
+    would run on the current one, with the caller's stream and memory on another)."""
+    where = {arg: device_of(a) for arg, a in arrays.items()}
+    devices = sorted({d for d in where.values() if d is not None})
+    if len(devices) > 1:
+        found = ", ".join(f"{arg} on cuda:{d}" for arg, d in where.items() if d is not None)
+        raise ValueError(f"numact.{name}: {found}; pass them on one GPU")
+    current = current_device() if devices else None
+    if devices and devices[0] != current:
+        d = devices[0]
+        raise ValueError(
+            f"numact.{name}: the arrays are on cuda:{d} but the current CUDA device is cuda:{current}; "
+            f"make cuda:{d} current first (torch.cuda.set_device({d}), cupy.cuda.Device({d}).use() "
+            f"or numba.cuda.select_device({d}))"
+        )
+
+
 def follow(like) -> None:
     """Run this call on the current stream of ``like``'s library, and allocate from its memory
     pool (``empty``): torch's for a torch tensor (on its device), CuPy's for a CuPy array, the

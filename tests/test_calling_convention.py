@@ -498,7 +498,8 @@ def test_a_gpu_result_comes_back_as_the_callers_kind_of_array(monkeypatch):
     asked = []  # the calls run on CuPy's current stream (here the default one, handle 0)
     stand_in.cuda = module_types.SimpleNamespace(get_current_stream=lambda: asked.append(1) or module_types.SimpleNamespace(ptr=0))
     monkeypatch.setitem(sys.modules, "cupy", stand_in)
-    cupy_like = type("ndarray", (_cuda.DeviceArray,), {"__module__": "cupy._core.core"})
+    cupy_like = type("ndarray", (_cuda.DeviceArray,), {"__module__": "cupy._core.core",
+                                                      "device": module_types.SimpleNamespace(id=0)})
 
     def as_cupy(a):
         device = cupy_like.__new__(cupy_like)
@@ -527,6 +528,41 @@ def test_a_gpu_result_comes_back_as_the_callers_kind_of_array(monkeypatch):
     out = as_cupy(np.zeros((2, 3)))
     assert numact.relu(as_cupy(x), out=out) is out
     assert numact.mse_loss(as_cupy(x), as_cupy(x), reduction="none", out=out) is out
+
+
+@pytest.mark.cuda_only
+def test_arrays_on_another_gpu_than_the_current_one_are_refused():
+    """Arrays of a library that says its GPU (torch, CuPy; here stand-ins for CuPy arrays on
+    cuda:0 and cuda:1) must all be on the current GPU, out= included; numba's own arrays are on
+    it. Refused before any kernel runs, naming the GPUs and how to make one current."""
+    import types as module_types
+
+    from numact import _cuda
+
+    def on(device):
+        kind = type("ndarray", (_cuda.DeviceArray,), {"__module__": "cupy._core.core",
+                                                      "device": module_types.SimpleNamespace(id=device)})
+
+        def make(a):
+            array = kind.__new__(kind)
+            array.__dict__.update(to_target(a).__dict__)
+            return array
+
+        return make
+
+    x = np.ones((2, 3))
+    assert _cuda.current_device() == 0 and _cuda.device_of(to_target(x)) is None
+    with pytest.raises(ValueError, match=r"numact\.relu: the arrays are on cuda:1 but the current CUDA device is "
+                                         r"cuda:0; make cuda:1 current first \(torch\.cuda\.set_device\(1\)"):
+        numact.relu(on(1)(x))
+    with pytest.raises(ValueError, match=r"numact\.tanh_backward: grad_output on cuda:0, x on cuda:1; pass them on one GPU"):
+        numact.tanh_backward(on(0)(x), on(1)(x))
+    with pytest.raises(ValueError, match=r"numact\.mse_loss: input on cuda:1, target on cuda:0; pass them on one GPU"):
+        numact.mse_loss(on(1)(x), on(0)(x))
+    out = on(1)(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"numact\.relu: the arrays are on cuda:1"):
+        numact.relu(to_target(x), out=out)
+    assert not to_host(out).any()
 
 
 @pytest.mark.gpu_only
