@@ -191,7 +191,8 @@ def device_of(obj) -> int | None:
 
 
 def current_device() -> int:
-    """The ordinal of the GPU numba launches on (its current context's; 0 in the simulator)."""
+    """The ordinal of the GPU numba launches on: its context in this thread, which is the current
+    device's when numba first runs in the thread, and stays (0 in the simulator)."""
     return getattr(cuda.get_current_device(), "id", 0)
 
 
@@ -207,9 +208,9 @@ def check_devices(name: str, arrays: dict) -> None:
     if devices and devices[0] != current:
         d = devices[0]
         raise ValueError(
-            f"numact.{name}: the arrays are on cuda:{d} but the current CUDA device is cuda:{current}; "
-            f"make cuda:{d} current first (torch.cuda.set_device({d}), cupy.cuda.Device({d}).use() "
-            f"or numba.cuda.select_device({d}))"
+            f"numact.{name}: the arrays are on cuda:{d}, but numba runs kernels on cuda:{current} in this "
+            f"thread; make cuda:{d} the current device before the thread's first GPU call "
+            f"(torch.cuda.set_device({d}), cupy.cuda.Device({d}).use() or numba.cuda.select_device({d}))"
         )
 
 

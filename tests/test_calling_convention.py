@@ -552,8 +552,9 @@ def test_arrays_on_another_gpu_than_the_current_one_are_refused():
 
     x = np.ones((2, 3))
     assert _cuda.current_device() == 0 and _cuda.device_of(to_target(x)) is None
-    with pytest.raises(ValueError, match=r"numact\.relu: the arrays are on cuda:1 but the current CUDA device is "
-                                         r"cuda:0; make cuda:1 current first \(torch\.cuda\.set_device\(1\)"):
+    with pytest.raises(ValueError, match=r"numact\.relu: the arrays are on cuda:1, but numba runs kernels on "
+                                         r"cuda:0 in this thread; make cuda:1 the current device before the "
+                                         r"thread's first GPU call \(torch\.cuda\.set_device\(1\)"):
         numact.relu(on(1)(x))
     with pytest.raises(ValueError, match=r"numact\.tanh_backward: grad_output on cuda:0, x on cuda:1; pass them on one GPU"):
         numact.tanh_backward(on(0)(x), on(1)(x))
