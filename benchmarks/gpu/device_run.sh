@@ -9,7 +9,8 @@
 #      and the date) and $OUT/gpu-speed.png.
 # Such a machine reaches no registry, and its NumPy (2.5) breaks numba-cuda 0.30: the wheels in
 # .whl (numpy 2.4.6, numba 0.68.1, numba-cuda 0.30.4, dask and distributed with what they need
-# there) are carried and put first on the path. Everything it prints also lands in $OUT.
+# there; benchmarks/gpu/fetch_wheels.sh fetches them here) are carried and put first on the path.
+# Everything it prints also lands in $OUT.
 #   SUITE_SECONDS=330 CHECK_SIZE=16777216 SPEED_SECONDS=240 bash benchmarks/gpu/device_run.sh
 set -u
 OUT=${OUT:-/tmp/numact-gpu}
