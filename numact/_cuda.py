@@ -340,8 +340,9 @@ def _copy_kernel(ndim: int):
         f"        dst[{dst_index}] = src[{src_index}]\n"
     )
     namespace = {"cuda": cuda}
-    exec(source, namespace)  # noqa: S102 - one kernel per rank, from the template above
-    return cuda.jit(namespace["copy"])
+    # compiled as if written in this file, so that numba keeps it on disk as numact's other kernels
+    exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - one kernel per rank
+    return _kernel(namespace["copy"])
 
 
 def data_pointer(a) -> int:

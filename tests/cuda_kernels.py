@@ -2,7 +2,7 @@
 check that needs no GPU: run as a script, it builds them all as a chosen kind of host would and
 reports what a real GPU would see.
 
-    python tests/cuda_kernels.py --host avx512 [--ops gelu,softmax]
+    python tests/cuda_kernels.py --host avx512 [--ops gelu,softmax] [--cache]
 
 prints one JSON line per kernel: its name, the LLVM intrinsics its IR (as handed to NVVM)
 calls, whether its float32 code widens float32 values to float64, and the nvJitLink error of
@@ -102,8 +102,9 @@ def helper_kernels():
     return found
 
 
-def every_kernel(names=None):
-    """(operator or "shared", dtype name, kernel name, kernel, argument types), for every kernel."""
+def every_kernel(names=None, shared=None):
+    """(operator or "shared", dtype name, kernel name, kernel, argument types), for every kernel
+    (of the operators ``names``, and the shared ones where ``shared`` or no names are given)."""
     from numact.operators import ACTIVATIONS, LOSSES
     types = _types()
     for op in ACTIVATIONS + LOSSES:
@@ -113,7 +114,7 @@ def every_kernel(names=None):
             make = loss_kernels if op in LOSSES else kernels
             for name, launcher, signature in make(op, getattr(types, dtype)):
                 yield op.name, dtype, name, launcher.kernel, signature
-    if not names:
+    if not names if shared is None else shared:
         for name, kernel, signature in helper_kernels():
             yield "shared", "", name, kernel, signature
 
@@ -181,14 +182,53 @@ def _no_driver_needed() -> None:
     numba.cuda.dispatcher.get_current_device = lambda: Device()
 
 
+def _stand_in_gpu() -> None:
+    """Compile, cache and bind kernels as numba does for a launch, with no GPU: a stand-in
+    context for an H100/H200 (compute capability 9.0) whose module load keeps nothing. The
+    machine code is nvJitLink's, as on a GPU; the disk cache is numba's own."""
+    import types as namespaces
+
+    import numba.cuda.cudadrv.devices
+
+    module = namespaces.SimpleNamespace(initialized=True)  # loaded: nothing to set up
+    context = namespaces.SimpleNamespace(
+        device=namespaces.SimpleNamespace(compute_capability=max(CCS), id=0),
+        create_module_image=lambda image, setup, teardown: namespaces.SimpleNamespace(
+            get_function=lambda name: namespaces.SimpleNamespace(name=name, module=module)))
+    numba.cuda.cudadrv.devices.get_context = lambda devnum=None: context
+    _no_driver_needed()
+
+
+def cache_report(names) -> None:
+    """Each kernel of the operators ``names`` and the shared ones compiled as numact's launch
+    compiles it (``dispatcher.compile``: numba's disk cache, NUMBA_CACHE_DIR), one JSON line
+    each: whether numba loaded it from the cache, and the seconds it took."""
+    import time
+
+    _stand_in_gpu()
+    for op, dtype, name, kernel, signature in every_kernel(names, shared=True):
+        start = time.perf_counter()
+        kernel.compile(signature)
+        seconds = time.perf_counter() - start
+        loaded, compiled = (signature in counts for counts in (kernel.stats.cache_hits, kernel.stats.cache_misses))
+        print(json.dumps({"operator": op, "dtype": dtype, "kernel": name, "loaded": loaded, "compiled": compiled,
+                          "seconds": seconds}), flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", choices=("avx512", "avx2"), required=True)
     parser.add_argument("--ops", default="")
+    parser.add_argument("--cache", action="store_true",
+                        help="compile through numba's disk cache instead (cache_report); no build check")
     args = parser.parse_args(argv)
     simulate_host(args.host)
+    names = set(filter(None, args.ops.split(",")))
+    if args.cache:
+        cache_report(names)
+        return 0
     _no_driver_needed()
-    for op, dtype, name, kernel, signature in every_kernel(set(filter(None, args.ops.split(",")))):
+    for op, dtype, name, kernel, signature in every_kernel(names):
         report = {"operator": op, "dtype": dtype, "kernel": name, **check(kernel, signature)}
         print(json.dumps(report), flush=True)
     return 0

@@ -8,6 +8,7 @@ the device functions it built for the process.
 """
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -79,3 +80,27 @@ def test_numact_kernels_compile_without_contraction_and_other_kernels_as_numba_c
     theirs, _ = cuda.compile_ptx(kernel, (f32,) * 4, cc=(9, 0))
     assert "fma.rn.f32" not in ours[(9, 0)] and "mul.rn.f32" in ours[(9, 0)]
     assert "fma.rn.f32" in theirs
+
+
+# One operator for each of the launchers' kernel shapes: tiles of one and two operands, rows
+# split between threads, channels and their sums, element-wise losses, class losses (with their
+# checks), vector losses; the shared kernels (sums, checks, copies) come with them.
+EACH_KERNEL_SHAPE = "gelu,softmax,prelu,mse_loss,cross_entropy,triplet_margin_loss"
+
+
+def test_a_second_process_loads_every_cuda_kernel_from_the_disk_cache(tmp_path):
+    """A kernel compiled as numact's launch compiles it (numba's dispatcher, numact's NVVM
+    options; here for a stand-in H100/H200, with no GPU) is written to numba's disk cache, and a
+    new process loads it from there instead of compiling it again: the first call of an
+    operator in a new process then costs no NVVM nor ptxas."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    runs = []
+    for _ in range(2):
+        run = subprocess.run([sys.executable, str(SCRIPT), "--host", "avx2", "--ops", EACH_KERNEL_SHAPE, "--cache"],
+                             capture_output=True, text=True, env=env)
+        assert run.returncode == 0, run.stderr[-4000:]
+        runs.append([json.loads(line) for line in run.stdout.splitlines()])
+    first, second = runs
+    assert len(first) == len(second) > 40 and {r["operator"] for r in first} >= set(EACH_KERNEL_SHAPE.split(",")) | {"shared"}
+    assert all(r["compiled"] and not r["loaded"] for r in first), [r for r in first if not r["compiled"]]
+    assert all(r["loaded"] and not r["compiled"] for r in second), [r["kernel"] for r in second if r["compiled"]]
