@@ -204,8 +204,7 @@ def check_devices(name: str, arrays: dict) -> None:
     if len(devices) > 1:
         found = ", ".join(f"{arg} on cuda:{d}" for arg, d in where.items() if d is not None)
         raise ValueError(f"numact.{name}: {found}; pass them on one GPU")
-    current = current_device() if devices else None
-    if devices and devices[0] != current:
+    if devices and devices[0] != (current := current_device()):
         d = devices[0]
         raise ValueError(
             f"numact.{name}: the arrays are on cuda:{d}, but numba runs kernels on cuda:{current} in this "

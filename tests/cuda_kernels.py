@@ -107,6 +107,7 @@ def every_kernel(names=None, shared=None):
     (of the operators ``names``, and the shared ones where ``shared`` or no names are given)."""
     from numact.operators import ACTIVATIONS, LOSSES
     types = _types()
+    shared = not names if shared is None else shared
     for op in ACTIVATIONS + LOSSES:
         if names and op.name not in names:
             continue
@@ -114,7 +115,7 @@ def every_kernel(names=None, shared=None):
             make = loss_kernels if op in LOSSES else kernels
             for name, launcher, signature in make(op, getattr(types, dtype)):
                 yield op.name, dtype, name, launcher.kernel, signature
-    if not names if shared is None else shared:
+    if shared:
         for name, kernel, signature in helper_kernels():
             yield "shared", "", name, kernel, signature
 
