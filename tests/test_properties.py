@@ -290,7 +290,9 @@ def test_a_loss_matches_torch_in_any_layout(op, data):
     arrays = {k: laid_out(data, v.dtype, v.shape, k, leading(v)) for k, v in host.items()}
     host = {k: np.array(to_host(v), copy=True) for k, v in arrays.items()}
     note(f"arrays: {host}")
-    as64 = {k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in host.items()}
+    # The truth from C-contiguous copies: PyTorch sums a strided row in another order, and so
+    # breaks a tie (triplet's d(a, n) = d(p, n) where a = p, with swap) that numact keeps.
+    as64 = {k: np.ascontiguousarray(v, np.float64 if v.dtype.kind == "f" else v.dtype) for k, v in host.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         truth = torch_loss(case, as64, reduction)
@@ -315,7 +317,27 @@ def test_a_loss_matches_torch_in_any_layout(op, data):
         assert_close(to_host(result), truth, low, dtype, f"{op.name}[{reduction}]")
     grads = grads if isinstance(grads, tuple) else (grads,)
     fused_grads = fused_grads if isinstance(fused_grads, tuple) else (fused_grads,)
-    for name, ours, fused, t, lo, t1, lo1 in zip(op.inputs, grads, fused_grads, truth_grads, low_grads, ones_grads, ones_low):
+    slack, slack1 = (cancellation(op, params, dtype, g) for g in (truth_grads, ones_grads))
+    for k, (name, ours, fused) in enumerate(zip(op.inputs, grads, fused_grads)):
         assert to_host(ours).shape == host[name].shape
-        assert_close(to_host(ours), t, lo, dtype, f"{op.name}_backward[{name}, {reduction}]")
-        assert_close(to_host(fused), t1, lo1, dtype, f"{op.name}_forward_backward[{name}, {reduction}]")
+        assert_close(to_host(ours), truth_grads[k], low_grads[k], dtype, f"{op.name}_backward[{name}, {reduction}]",
+                     slack=slack[k])
+        assert_close(to_host(fused), ones_grads[k], ones_low[k], dtype,
+                     f"{op.name}_forward_backward[{name}, {reduction}]", slack=slack1[k])
+
+
+def cancellation(op, params, dtype, grads):
+    """How far the float64 truth of each gradient may be from the exact one, or from the one
+    of the dtype's differences, where it is a difference of larger terms. Triplet's distances
+    are each of a difference of two inputs, so the three gradients sum to 0, and each is made
+    of terms as large as the other two together: at p near 0, d^(1−p) makes those terms ~1e49
+    where their difference is exactly 0, and float64 keeps only its last bits (~1e33). And
+    PyTorch takes u − v in the inputs' dtype (so does numact), where the truth has it in
+    float64: a float32 difference's rounding moves each term by up to about |p − 1| + 1 of
+    float32's units. Elsewhere no slack."""
+    if op.name != "triplet_margin_loss":
+        return [0.0] * len(grads)
+    size = [np.abs(np.asarray(g, np.float64)) for g in grads]
+    p = params.get("p", 2.0)
+    unit = 2.0**-53 if dtype == np.float64 else 2.0**-24 * (abs(p - 1) + 1)
+    return [8 * unit * sum(s for j, s in enumerate(size) if j != k) for k in range(len(grads))]
