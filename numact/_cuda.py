@@ -709,12 +709,35 @@ def _sum_parts(total, partial):
             total[c] = acc
 
 
+# Where a channel's elements lie less than a warp apart in memory (inner < SHORT_INNER: an
+# (N, C) input, channels last), a thread a channel would read a float of each 32-byte sector:
+# there blocks take columns (channel, i) side by side instead, each thread one column over a
+# share of the rows, the rows of a block consecutive in memory.
+SHORT_INNER = 32
+
+
+def _column_tiles(columns: int) -> tuple:
+    """(width, lanes, tiles): a block's columns, the rows it reads at once, and the blocks
+    side by side that cover all the columns."""
+    width = max(1, min(columns, THREADS))
+    return width, THREADS // width, max(1, -(-columns // width))
+
+
+def _column_parts(outer: int, columns: int) -> int:
+    """The parts the rows are split into (a block per part and tile), each of at least
+    ROW_SHARE rows per lane."""
+    _, lanes, tiles = _column_tiles(columns)
+    return max(1, min(-(-outer // (lanes * ROW_SHARE)), SUM_BLOCKS // tiles))
+
+
 @cache
 def sum_channels(f):
-    """total[c] = Σ_{o, i} f(g[o, c, i], x[o, c, i]) in float64: each channel's (o, i) split
-    into ``_channel_parts`` consecutive parts, a block a part summing it (each thread a
-    strided share, the block's shares added in a fixed order), then the parts added per
-    channel: the same bits on every run."""
+    """total[c] = Σ_{o, i} f(g[o, c, i], x[o, c, i]) in float64, in a fixed order (the same bits
+    on every run): the terms summed in parts, a block a part, then the parts per channel
+    (``_sum_parts``). Parts by channel: each channel's (o, i) split into ``_channel_parts``
+    consecutive parts, each thread a strided share. Parts by column, where inner <
+    SHORT_INNER: the rows split into ``_column_parts`` parts, a block a part of the rows and a
+    tile of the columns (c, i), each thread one column and every lanes-th row."""
 
     @_kernel
     def kernel(partial, g, x):
@@ -734,14 +757,52 @@ def sum_channels(f):
             if t == 0:
                 partial[c, part] = acc
 
+    @_kernel
+    def by_columns(partial, g, x):
+        """partial[c, i·parts + part]: column (c, i)'s sum over one part of the rows."""
+        shared = cuda.shared.array(THREADS, float64)
+        t = cuda.threadIdx.x
+        outer, channels, inner = x.shape
+        parts = partial.shape[1] // inner
+        columns = channels * inner
+        width = min(columns, cuda.blockDim.x)
+        lanes = cuda.blockDim.x // width
+        tiles = -(-columns // width)
+        per = -(-outer // parts)
+        lane = t // width
+        for b in range(cuda.blockIdx.x, tiles * parts, cuda.gridDim.x):
+            tile, part = b % tiles, b // tiles
+            j = tile * width + t % width
+            c, i = j // inner, j % inner
+            acc = 0.0
+            if lane < lanes and j < columns:
+                for o in range(part * per + lane, min(outer, (part + 1) * per), lanes):
+                    acc += f(g[o, c, i], x[o, c, i])
+            shared[t] = acc
+            cuda.syncthreads()
+            if lane == 0 and j < columns:
+                for other in range(1, lanes):  # the column's lanes, in order
+                    acc += shared[t + other * width]
+                partial[c, i * parts + part] = acc
+            cuda.syncthreads()  # every lane 0 has read shared before it is written again
+
     def launch(total, g, x):
-        channels = total.size
-        if channels:
-            partial = empty((channels, _channel_parts(x.shape[0] * x.shape[2], channels)), np.float64)
+        outer, channels, inner = x.shape
+        if not channels:
+            return
+        if inner < SHORT_INNER:
+            parts = _column_parts(outer, channels * inner)
+            partial = empty((channels, inner * parts), np.float64)
+            if inner:
+                launch_kernel(by_columns, min(_column_tiles(channels * inner)[2] * parts, MAX_BLOCKS),
+                              partial, g, x)
+        else:
+            partial = empty((channels, _channel_parts(outer * inner, channels)), np.float64)
             launch_kernel(kernel, min(partial.size, MAX_BLOCKS), partial, g, x)
-            launch_kernel(_sum_parts, min(channels, MAX_BLOCKS), total, partial)
+        launch_kernel(_sum_parts, min(channels, MAX_BLOCKS), total, partial)
 
     launch.kernel = kernel
+    launch.by_columns = by_columns
     return launch
 
 

@@ -17,6 +17,7 @@ import argparse
 import json
 import re
 import sys
+from types import SimpleNamespace
 
 CCS = ((8, 0), (9, 0))  # A100, H100/H200: the oldest and newest architectures checked
 
@@ -50,9 +51,12 @@ def kernels(op, ft):
         return [("forward", _cuda.map_rows(op.forward, n_args), (cube, cube, cube, types.int64, args)),
                 ("backward", _cuda.map_rows_binary(op.backward, n_args), (cube, cube, cube, types.int64, args))]
     channel_args = types.Tuple((flat, types.int64, types.int64))  # the weight, channels, inner
+    weight = _cuda.sum_channels(op.weight_backward)
+    sums = (types.float64[:, ::1], cube, cube)
     return [("forward", _cuda.map_channels(op.forward), (flat, flat, channel_args)),
             ("backward", _cuda.map_channels_binary(op.backward), (flat, flat, flat, channel_args)),
-            ("weight backward", _cuda.sum_channels(op.weight_backward), (types.float64[:, ::1], cube, cube))]
+            ("weight backward", weight, sums),
+            ("weight backward by columns", SimpleNamespace(kernel=weight.by_columns), sums)]
 
 
 def loss_kernels(op, ft):

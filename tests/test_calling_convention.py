@@ -357,9 +357,10 @@ def test_prelus_weight_gradient_on_the_gpu_splits_each_channel_between_blocks(ch
 
     w = np.array([0.25, -0.5][:channels], np.float32)
     per_part = _cuda.THREADS * _cuda.ROW_SHARE
-    for outer in [0, 3, per_part + 1, 3 * per_part + 5]:
-        shape = (outer, 3) if channels == 1 else (outer, channels, 3)
-        n = outer * 3
+    inner = _cuda.SHORT_INNER
+    for outer in [0, 3, per_part // inner + 1, 3 * per_part // inner + 5]:
+        shape = (outer, inner) if channels == 1 else (outer, channels, inner)
+        n = outer * inner
         assert _cuda._channel_parts(n, channels) == max(1, min(-(-n // per_part), _cuda.SUM_BLOCKS // channels))
         x, g = random(shape, np.float32), random(shape, np.float32, seed=1)
         _, dw = numact.prelu_backward(to_target(g), to_target(x), to_target(w))
@@ -367,6 +368,31 @@ def test_prelus_weight_gradient_on_the_gpu_splits_each_channel_between_blocks(ch
         np.testing.assert_allclose(to_host(dw), cpu_dw, rtol=1e-6, err_msg=f"{shape}")
         if outer == 0:
             assert not to_host(dw).any()
+
+
+@pytest.mark.cuda_only
+@pytest.mark.parametrize("shape", [(70, 3), (70, 40), (9, 5, 7), (700, 4, 2), (0, 3), (3, 2, 0)],
+                         ids=["lanes", "tiles", "inner 7", "parts", "no rows", "no inner"])
+def test_prelus_weight_gradient_on_the_gpu_reads_channels_last_by_columns(shape):
+    """Channels less than a warp apart (inner < SHORT_INNER: (N, C) inputs) are summed by
+    columns (c, i): a block a tile of columns and a part of the rows, several rows at once where
+    the columns are fewer than the block's threads. The CPU's sum within float64's rounding,
+    with the tiles, lanes and parts this shape gets."""
+    from numact import _cuda
+
+    outer, channels = shape[:2]
+    columns = channels * (shape[2] if len(shape) > 2 else 1)
+    width, lanes, tiles = _cuda._column_tiles(columns)
+    assert not columns or (width, lanes) == (min(columns, _cuda.THREADS), _cuda.THREADS // min(columns, _cuda.THREADS))
+    parts = _cuda._column_parts(outer, columns)
+    assert parts == max(1, min(-(-outer // (lanes * _cuda.ROW_SHARE)), _cuda.SUM_BLOCKS // tiles))
+    w = np.linspace(-0.5, 0.75, channels).astype(np.float32)
+    x, g = random(shape, np.float32), random(shape, np.float32, seed=1)
+    _, dw = numact.prelu_backward(to_target(g), to_target(x), to_target(w))
+    _, cpu_dw = numact.prelu_backward(g, x, w)
+    np.testing.assert_allclose(to_host(dw), cpu_dw, rtol=1e-6, err_msg=f"{shape}: {tiles} tiles, {lanes} lanes, {parts} parts")
+    if not x.size:
+        assert not to_host(dw).any()
 
 
 @pytest.mark.cuda_only

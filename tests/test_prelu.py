@@ -98,10 +98,11 @@ def test_strided_inputs_give_the_contiguous_result():
     x, weight, g = data((3, 4, 5), 4, np.float64)
     x_t, g_t = to_target(x), to_target(g)
     view = lambda a: a[::-1, :, ::2]  # noqa: E731
-    expected = numact.prelu_backward(np.ascontiguousarray(view(g)), np.ascontiguousarray(view(x)), weight)
+    expected = numact.prelu_backward(to_target(np.ascontiguousarray(view(g))),
+                                     to_target(np.ascontiguousarray(view(x))), to_target(weight))
     got = numact.prelu_backward(view(g_t), view(x_t), to_target(weight))
     for a, b in zip(got, expected):
-        np.testing.assert_array_equal(to_host(a), b)
+        np.testing.assert_array_equal(to_host(a), to_host(b))
 
 
 def test_prelu_backward_takes_an_out_for_either_gradient_alone():
