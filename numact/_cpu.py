@@ -480,7 +480,10 @@ def map_row_loss(f, writes):
     class weights w as a (1, C, 1) array, as on CUDA. ``writes`` = (losses, grads): write ℓ
     itself, and the gradients; the partial sums of ℓ are always written. Without gradients, gx
     is a scratch row of n (one per chunk of rows), which a row function may use as its
-    gradient pass would (cross_entropy keeps its exponentials there).
+    gradient pass would (cross_entropy keeps its exponentials there). Rows across another axis
+    (inner > 1) take that contiguous scratch row for gx with gradients too, then copy it into
+    gx: a sum over gx's row would otherwise run in another order (a strided loop against a
+    vectorised one), and the fused loss would not be the forward's bits.
 
     The kernels take the scratch rows as their last argument (``scratch_rows``: the launcher
     here makes them), so the kernels allocate nothing and are compiled without numba's
@@ -496,12 +499,14 @@ def map_row_loss(f, writes):
         inverse = 1.0 / hoist(divisor)  # one division per call, not per element
         for k in prange(partial.size):
             acc = 0.0
+            row = scratch[k]
             for r in range(k * ROW_CHUNK, min(rows, (k + 1) * ROW_CHUNK)):
                 o, i = r // inner, r % inner
                 s = at(scale, r) * inverse
-                loss = f(x[o, :, i], y[o, :, i], z[o, :, i], t[o, :, i], w[0, :, 0],
-                         gx[o, :, i] if write_grads else scratch[k], gy[o, :, i], gz[o, :, i], s,
-                         write_grads, *args)
+                loss = f(x[o, :, i], y[o, :, i], z[o, :, i], t[o, :, i], w[0, :, 0], row, gy[o, :, i],
+                         gz[o, :, i], s, write_grads, *args)
+                if write_grads:
+                    gx[o, :, i] = row
                 acc += loss
                 if write_losses:
                     losses[r] = loss
@@ -527,16 +532,16 @@ def map_row_loss(f, writes):
     by_layout = _by_layout(strided, unit, rows=(5, 2, 3, 4, 6, 7, 8, 9))  # x first
 
     def launch(partial, losses, gx, gy, gz, x, *rest):
-        by_layout(partial, losses, gx, gy, gz, x, *rest, scratch_rows(partial, x, write_grads))
+        by_layout(partial, losses, gx, gy, gz, x, *rest, scratch_rows(partial, x, write_grads and x.shape[2] == 1))
 
     launch.single = unit.single
     return launch
 
 
-def scratch_rows(partial, x, write_grads):
+def scratch_rows(partial, x, in_gx):
     """The scratch rows of map_row_loss's kernels: one of x's row length per chunk of rows
-    (partial sum), none where the gradients are written (the row functions use gx)."""
-    return np.empty((partial.size, 0 if write_grads else x.shape[1]), x.dtype)
+    (partial sum), none where the row functions work in gx's rows (``in_gx``)."""
+    return np.empty((partial.size, 0 if in_gx else x.shape[1]), x.dtype)
 
 
 @cache

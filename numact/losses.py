@@ -232,16 +232,28 @@ def _cross_entropy_peak(x, _ignore_index, _smoothing):
 
 
 @jit(fastmath=REASSOCIATE)
-def _weighted_sums(x, w, t, smoothing, n):
-    """(Σ a, Σ a·x) in float64, a_c = w_c·t_c (class weights times target probabilities,
-    smoothed over n classes), or a_c = w_c where t is empty."""
+def _weighted_sums(x, w, t, smoothing, n, shift):
+    """(Σ a, Σ a·(x − shift)) in float64, a_c = w_c·t_c (class weights times target
+    probabilities, smoothed over n classes), or a_c = w_c where t is empty. Shifted as the
+    exponents are, so that the loss Σ a_c(log Σe − (x_c − shift)) holds its precision where
+    |x| ≫ the loss (Σ a·x there rounds away the loss itself)."""
     a_sum = 0.0
     ax_sum = 0.0
     for c in range(x.shape[0]):
         a = w[c] * (t[c] * (1.0 - smoothing) + smoothing / n) if t.shape[0] else w[c] * 1.0
         a_sum += a
-        ax_sum += a * x[c]
+        ax_sum += a * (x[c] - shift * 1.0)
     return a_sum, ax_sum
+
+
+@jit(into_caller=True)  # its body holds exp: optimised in the row function only
+def _weighted_exponentials(x, w, t, smoothing, n, e):
+    """(m, Σ e^(x − shift), Σ a, Σ a·(x − shift)): _sum_exponentials and _weighted_sums, the
+    weighted sums read before e (which may be x itself) is written."""
+    one = like(x[0], 1)
+    m = row_max(x, one)
+    a_sum, ax_sum = _weighted_sums(x, w, t, smoothing, n, _shift(m))
+    return m, _exponentials(x, e, _shift(m), one), a_sum, ax_sum
 
 
 @jit
@@ -251,11 +263,11 @@ def _index_pick(x, t, w, ignore_index, _smoothing):
 
 @jit
 def _index_terms(x, t, w, m, n, _ignore_index, smoothing):
-    """(Σ e^(x − shift), Σ w, Σ w·x); the last two 0 without smoothing."""
+    """(Σ e^(x − shift), Σ w, Σ w·(x − shift)); the last two 0 without smoothing."""
     w_sum = 0.0
     wx_sum = 0.0
     if smoothing > 0:
-        w_sum, wx_sum = _weighted_sums(x, w, t[:0], 0.0, n)
+        w_sum, wx_sum = _weighted_sums(x, w, t[:0], 0.0, n, _shift(m))
     return sum_exp(x, _shift(m), like(m, 1)), w_sum, wx_sum
 
 
@@ -266,20 +278,28 @@ def _index_finish(xk, wk, t, n, m, total, w_sum, wx_sum, s, ignore_index, smooth
     PyTorch's does)."""
     if t[0] == ignore_index:
         return 0.0, like(m, 0), like(m, 0), like(m, 0)
-    lse = _shift(m) + log(total)
+    log_total = log(total)  # lse − shift: the loss from x − shift, as PyTorch's log_softmax
     wk = (1.0 - smoothing) * wk
-    loss = wk * (lse - xk)
+    loss = wk * (log_total - (xk - _shift(m)))
     if smoothing > 0:
-        loss += smoothing / n * (w_sum * lse - wx_sum)
+        loss += smoothing / n * (w_sum * log_total - wx_sum)
     return (loss, like(m, s * (wk + smoothing / n * w_sum) / total), like(m, s * smoothing / n),
             like(m, s * wk))
+
+
+@jit
+def _ignored(m):
+    """Each gradient element of an ignored row, from its maximum m: PyTorch's backward
+    multiplies the row's 0 by its softmax, so 0, or NaN where the softmax is NaN (a NaN, a
+    +inf, or every class −inf: m not finite). m − m is just that."""
+    return m - m
 
 
 @jit
 def _index_element(c, x, t, w, m, scale_p, scale_w, swk, ignore_index, _smoothing):
     k = t[0]
     if k == ignore_index:
-        return like(scale_p, 0)
+        return _ignored(m)
     g = scale_p * exp(x[c] - _shift(m)) - scale_w * w[c]
     return g - swk if c == k else g
 
@@ -292,22 +312,26 @@ def cross_entropy_index_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index
     ℓ = (1 − ε)·w_k·(lse − x_k) + (ε/C)·Σ_c w_c(lse − x_c),  lse = log Σ_c e^(x_c)
     ∂ℓ/∂x_c = (1 − ε)·w_k·(p_c − [c = k]) + (ε/C)·(W·p_c − w_c),  p = softmax(x), W = Σ w
 
-    0 where k is ignore_index. The row is read from memory once, and each e^(x_c − m) is
-    computed once (into gx): max, exponentials, sum and the gradient are passes over it in
-    cache. gx may be x itself: x_k and the sums over x are read before gx is written.
+    ℓ = 0 where k is ignore_index, and ∂ℓ/∂x = 0 there, or NaN where softmax(x) is (as
+    PyTorch's). The row is read from memory once, and each e^(x_c − m) is computed once (into
+    gx): max, exponentials, sum and the gradient are passes over it in cache. gx may be x
+    itself: x_k and the sums over x are read before gx is written.
     """
     k = t[0]
     n = x.shape[0]
     if k == ignore_index:
-        if grad:
-            _zero(gx)
+        if grad and n:
+            value = _ignored(row_max(x, like(x[0], 1)))
+            for c in range(n):
+                gx[c] = value
         return 0.0
     xk, wk = _pick(x, t, w, ignore_index)
     w_sum = 0.0
     wx_sum = 0.0
     if smoothing > 0:
-        w_sum, wx_sum = _weighted_sums(x, w, t[:0], 0.0, n)
-    m, total = _sum_exponentials(x, gx)
+        m, total, w_sum, wx_sum = _weighted_exponentials(x, w, t[:0], 0.0, n, gx)
+    else:
+        m, total = _sum_exponentials(x, gx)
     loss, scale_p, scale_w, swk = _index_finish(xk, wk, t, n, m, total, w_sum, wx_sum, s, ignore_index, smoothing)
     if grad:
         for c in range(n):  # gx holds e_c: _index_element's value
@@ -323,15 +347,15 @@ def _no_pick(_x, _t, _w, _ignore_index, _smoothing):
 
 @jit
 def _probs_terms(x, t, w, m, n, _ignore_index, smoothing):
-    """(Σ e^(x − shift), Σ a, Σ a·x)."""
-    a_sum, ax_sum = _weighted_sums(x, w, t, smoothing, n)
+    """(Σ e^(x − shift), Σ a, Σ a·(x − shift))."""
+    a_sum, ax_sum = _weighted_sums(x, w, t, smoothing, n, _shift(m))
     return sum_exp(x, _shift(m), like(m, 1)), a_sum, ax_sum
 
 
 @jit
 def _probs_finish(_xk, _wk, _t, n, m, total, a_sum, ax_sum, s, _ignore_index, smoothing):
     """(ℓ, scale_p, keep, spread): ∂ℓ/∂x_c = scale_p·e_c − w_c·(t_c·keep + spread), in x's type."""
-    loss = a_sum * (_shift(m) + log(total)) - ax_sum
+    loss = a_sum * log(total) - ax_sum
     return loss, like(m, s * a_sum / total), like(m, s * (1.0 - smoothing)), like(m, s * smoothing / n)
 
 
@@ -345,15 +369,14 @@ def _probs_element(c, x, t, w, m, scale_p, keep, spread, _ignore_index, _smoothi
 def cross_entropy_probs_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index, smoothing):
     """Cross-entropy against class probabilities t, smoothed to t' = (1 − ε)t + ε/C:
 
-    ℓ = Σ_c a_c(lse − x_c) = A·lse − Σ_c a_c·x_c,  a_c = w_c·t'_c,  A = Σ a
+    ℓ = Σ_c a_c(lse − x_c) = A·log Σ_c e^(x_c − m) − Σ_c a_c·(x_c − m),  a_c = w_c·t'_c,  A = Σ a
     ∂ℓ/∂x_c = A·p_c − a_c
 
     The row is read from memory once and each exponential computed once, as in
     cross_entropy_index_row.
     """
     n = x.shape[0]
-    a_sum, ax_sum = _weighted_sums(x, w, t, smoothing, n)
-    m, total = _sum_exponentials(x, gx)
+    m, total, a_sum, ax_sum = _weighted_exponentials(x, w, t, smoothing, n, gx)
     loss, scale_p, keep, spread = _probs_finish(0.0, 0.0, t, n, m, total, a_sum, ax_sum, s, ignore_index, smoothing)
     if grad:
         for c in range(n):  # gx holds e_c: _probs_element's value

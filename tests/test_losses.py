@@ -77,6 +77,75 @@ def test_fused_equals_forward_then_backward(case, reduction, dtype):
         np.testing.assert_array_equal(fused, apart)
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_a_class_loss_across_another_axis_gives_the_forwards_bits_fused(smoothing):
+    """Rows of classes across another axis (N, C, d) on the CPU sum their exponentials in one
+    order whether or not a gradient is made: where each row's maximum is 0 at its target, the
+    loss is log Σe itself, and every last bit of the sum shows."""
+    import numact
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (4, 37, 6))
+    x -= x.max(axis=1, keepdims=True)
+    t = x.argmax(axis=1)
+    for reduction in ("none", "sum"):
+        loss, grad = numact.cross_entropy_forward_backward(to_target(x), to_target(t), reduction=reduction,
+                                                           label_smoothing=smoothing)
+        alone = numact.cross_entropy(to_target(x), to_target(t), reduction=reduction, label_smoothing=smoothing)
+        np.testing.assert_array_equal(to_host(loss), to_host(alone))
+        ones = to_target(np.ones(t.shape)) if reduction == "none" else 1.0
+        backward = numact.cross_entropy_backward(ones, to_target(x), to_target(t), reduction=reduction,
+                                                 label_smoothing=smoothing)
+        np.testing.assert_array_equal(to_host(grad), to_host(backward))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_cross_entropy_holds_its_precision_beside_huge_logits(dtype):
+    """The loss is taken from x − max, as PyTorch's log_softmax: a row of equal logits of 1e30
+    loses log C, not 0 (lse − x_k rounds it away), with label smoothing and against class
+    probabilities too."""
+    import numact
+
+    x = np.full((3, 5), 1e30, dtype)
+    x[1] = -1e30
+    x[2, 0] += 1e24 if dtype == np.float64 else 1e25
+    t = np.array([0, 3, 1])
+    truth = torch_loss_of(x, t)
+    for kwargs in ({}, {"label_smoothing": 0.2}):
+        ours = to_host(numact.cross_entropy(to_target(x), to_target(t), reduction="none", **kwargs))
+        expected = torch_loss_of(x, t, **kwargs)
+        np.testing.assert_allclose(ours, expected, rtol=1e-6)
+    probs = np.eye(5, dtype=dtype)[t]
+    ours = to_host(numact.cross_entropy(to_target(x), to_target(probs), reduction="none"))
+    np.testing.assert_allclose(ours, truth, rtol=1e-6)
+    assert np.allclose(truth[:2], np.log(5))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_an_ignored_rows_gradient_is_pytorchs(dtype):
+    """An ignored row's gradient is 0, or NaN throughout where its softmax is NaN (a NaN, a
+    +inf, or every class −inf), as PyTorch's; its loss is 0 either way."""
+    import numact
+    import torch
+
+    x = np.array([[1.0, 2.0, 3.0], [np.inf, 0.0, 1.0], [np.nan, 0.0, 1.0], [-np.inf] * 3, [-np.inf, 0.0, 1.0]], dtype)
+    t = np.array([1, 1, 1, 1, 1])
+    tx = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.cross_entropy(tx, torch.tensor(t), ignore_index=1, reduction="sum")
+    expected.backward()
+    loss, grad = numact.cross_entropy_forward_backward(to_target(x), to_target(t), ignore_index=1, reduction="sum")
+    assert to_host(loss) == expected.item() == 0
+    np.testing.assert_array_equal(to_host(grad), tx.grad.numpy())
+    assert np.isnan(to_host(grad)[1:4]).all() and not to_host(grad)[[0, 4]].any()
+
+
+def torch_loss_of(x, t, **kwargs):
+    import torch
+
+    return torch.nn.functional.cross_entropy(torch.tensor(x, dtype=torch.float64), torch.tensor(t),
+                                             reduction="none", **kwargs).numpy()
+
+
 @pytest.mark.cuda_only
 @pytest.mark.parametrize("reduction", ["none", "sum"])
 @pytest.mark.parametrize("case", CASES)
