@@ -514,14 +514,18 @@ def triplet_margin_loss_row(a, pos, neg, t, _w, ga, gp, gn, s, grad, margin, p, 
 
 @jit
 def _cosine_terms(x1, x2, _z, _margin):
-    """(Σ x1·x2, Σ x1², Σ x2²)."""
+    """(Σ x1·x2, Σ x1², Σ x2²) in float64, each product exact for float32 inputs: the
+    gradient x2/√(m1·m2) − cos·x1/m1 is a difference of terms that cancel for parallel
+    vectors, and float32 products would leave their rounding (~1e-7 of the terms) there."""
     dot = 0.0
     m1 = 0.0
     m2 = 0.0
     for k in range(x1.shape[0]):
-        dot += x1[k] * x2[k]
-        m1 += x1[k] * x1[k]
-        m2 += x2[k] * x2[k]
+        a = like(1.0, x1[k])  # in float64
+        b = like(1.0, x2[k])
+        dot += a * b
+        m1 += a * a
+        m2 += b * b
     return dot, m1, m2
 
 

@@ -139,6 +139,25 @@ def test_an_ignored_rows_gradient_is_pytorchs(dtype):
     assert np.isnan(to_host(grad)[1:4]).all() and not to_host(grad)[[0, 4]].any()
 
 
+def test_cosine_embedding_losss_gradient_of_parallel_vectors_keeps_its_precision():
+    """For parallel vectors x2/√(m1·m2) and cos·x1/m1 cancel, to the ε's share: numact's float64
+    sums of exact products leave the float64 truth's value, where float32 products left their
+    rounding of the terms (3.4e-6 against 5.5e-7)."""
+    import numact
+    import torch
+
+    x1 = np.full((2, 6), -0.44476745, np.float32)
+    x2 = np.full((2, 6), -0.00441423, np.float32)
+    x2[1] = 3.0
+    y = np.array([-1.0, 1.0], np.float32)
+    ours = numact.cosine_embedding_loss_backward(1.7, to_target(x1), to_target(x2), to_target(y), reduction="sum")
+    t1, t2 = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (x1, x2))
+    (1.7 * torch.nn.functional.cosine_embedding_loss(t1, t2, torch.tensor(y, dtype=torch.float64),
+                                                     reduction="sum")).backward()
+    for got, truth in zip(ours, (t1.grad, t2.grad), strict=True):
+        np.testing.assert_allclose(to_host(got), truth.numpy(), rtol=1e-5, atol=1e-12)
+
+
 def torch_loss_of(x, t, **kwargs):
     import torch
 
