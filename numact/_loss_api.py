@@ -447,7 +447,8 @@ def _short_path(op: Loss, small_backward: dict):
     time is mostly its own Python. ``short(arrays, weights, values, reduction, g, want_loss,
     want_grads)`` gives the loss, the gradients, or (loss, gradients), or None where the
     general path must run (which then also raises what is to be raised). Plain: NumPy arrays
-    of one float32 or float64 dtype, fewer than ``_cpu.SERIAL_BELOW`` elements, no weights,
+    of one float32 or float64 dtype, fewer than ``_cpu.SERIAL_BELOW`` elements (rows, for the
+    forward of a loss that ``picks``), no weights,
     and grad_output a number (reduction='none': no backward here). The inputs have one shape: any for the element-wise
     losses (raveled to 1-D C order where they are not: a few elements, and the entry is compiled
     for one layout), (rows, n) C-contiguous for the others, whose target is one int64 class index (or
@@ -458,7 +459,7 @@ def _short_path(op: Loss, small_backward: dict):
     entry, its parameters and the divisor (None: the size), for the public function to call
     the entry itself on the next such arrays (``_public._small_loss_path``)."""
     ndarray, empty, array, small = np.ndarray, np.empty, np.array, _cpu.SERIAL_BELOW
-    n_grads, kind = len(op.inputs), op.kind
+    n_grads, kind, picks = len(op.inputs), op.kind, op.picks
     check = len(op.probabilities)
     assert op.probabilities == op.arrays[:check]  # the entry checks its first operands
     prepared: dict = {}  # (values, dtype) → the kernel's parameters
@@ -498,8 +499,10 @@ def _short_path(op: Loss, small_backward: dict):
 
     def short(arrays, weights, values, reduction, g, want_loss, want_grads):
         a = arrays[0]
-        if type(a) is not ndarray or a.size >= small:
+        if type(a) is not ndarray:
             return None
+        if (a.shape[0] if picks and not want_grads and a.ndim == 2 else a.size) >= small:
+            return None  # (the work: a forward that picks an element a row reads the rows)
         for w in weights:
             if w is not None:
                 return None

@@ -254,6 +254,8 @@ class Loss:
     inputs are the differentiable arrays, target the array with no gradient (labels, class
     indices), weights the optional arrays (None by default), in signature order;
     probabilities the arrays that must lie in [0, 1]. The first reduction is the default.
+    picks: its forward reads one element of each row, the target's (nll_loss), so that a
+    forward call's work is its rows, not its elements.
     """
 
     name: str
@@ -270,6 +272,7 @@ class Loss:
     probs_math: Any = None
     probabilities: tuple[str, ...] = ()
     kinks: Callable[..., list[float]] = field(default=lambda **params: [])
+    picks: bool = False
 
     @property
     def reference(self) -> str:
@@ -307,7 +310,7 @@ LOSSES: tuple[Loss, ...] = (
         "nll_loss", "The negative log-likelihood of class indices; input holds log-probabilities.",
         "−w[y]·x[y]", "−w[y] at the target class, 0 elsewhere", l.nll_loss_row,
         params=(Param("ignore_index", -100, integer, example=1),), kind="class",
-        weights=("weight",),
+        weights=("weight",), picks=True,
     ),
     Loss(
         "cross_entropy", "Cross-entropy of logits against class indices or class probabilities.",

@@ -200,6 +200,26 @@ def test_a_loss_gives_the_general_paths_bits(case, dtype):
                                  numact_call(case, "_backward", others, reduction, g))
 
 
+@pytest.mark.parametrize("shape", [(100, 1000), (8, 50257)], ids=["100 rows", "a vocabulary"])
+def test_nll_losss_forward_on_many_classes_is_short_by_its_rows(shape, monkeypatch):
+    """nll_loss's forward reads one element a row: its short path takes fewer rows than
+    SERIAL_BELOW whatever the classes, with the general path's bits and its refusals."""
+    from numact import _loss_api
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=shape).astype(np.float32)
+    t = rng.integers(0, shape[1], shape[0])
+    t[1] = -100
+    for reduction in ("mean", "sum", "none"):
+        assert_same_bits(numact.nll_loss(x, t, reduction=reduction), numact.nll_loss(general(x), t, reduction=reduction))
+    monkeypatch.setattr(_loss_api, "_LossCall", None)  # the general path would fail
+    numact.nll_loss(x, t)
+    monkeypatch.undo()
+    t[2] = shape[1]
+    with pytest.raises(ValueError, match=rf"class index {shape[1]} at \(2,\)"):
+        numact.nll_loss(x, t)
+
+
 def test_a_bad_class_index_is_refused_by_the_general_path():
     x = np.zeros((4, 3), np.float32)
     with pytest.raises(ValueError, match=r"class index 7 at \(2,\)"):
