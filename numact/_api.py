@@ -118,6 +118,8 @@ def _flat(a):
 
 def _kernel_args(op: Activation, values: tuple, dtype: np.dtype) -> tuple:
     checked = tuple(p.kernel_value(op.name, v) for p, v in zip(op.params, values))
+    if (conflict := op.conflict(*checked)) is not None:
+        raise ValueError(f"numact.{op.name}: {conflict}")
     return tuple(dtype.type(v) for v in checked + op.fixed)
 
 

@@ -111,11 +111,12 @@ def softplus_backward(g, x, beta, threshold):
 
 @jit
 def elu_family(x, alpha, scale, input_scale):
-    """PyTorch's ELU family: y = scale·x if x > 0 else scale·α·(e^(input_scale·x) − 1).
+    """PyTorch's ELU family: y = scale·x if x ≥ 0 else scale·α·(e^(input_scale·x) − 1).
 
-    expm1 keeps relative precision near 0.
+    expm1 keeps relative precision near 0. At ±0 the result is scale·x, as PyTorch's: the
+    other side's α·(±0) would flip the zero's sign for α < 0 and give NaN for α = ±inf or NaN.
     """
-    return scale * alpha * expm1(x * input_scale) if x <= 0 else scale * x
+    return scale * x if x >= 0 else scale * alpha * expm1(x * input_scale)
 
 
 @jit
@@ -203,8 +204,12 @@ def gelu_backward(g, x, tanh_form):
 
 @jit
 def hardtanh(x, min_val, max_val):
-    """y = min(max(x, min_val), max_val); NaN stays NaN."""
-    return min_val if x < min_val else (max_val if x > max_val else x)
+    """y = min(max(x, min_val), max_val), NaN where x or a bound is NaN (PyTorch's clamp).
+
+    Two selects, each a SIMD max or min on the CPU (the bounds' NaN tests are loop-invariant);
+    one select nested in the other vectorises to two compares and two blends, ~20% slower."""
+    low = min_val if (x < min_val or min_val != min_val) else x
+    return max_val if (low > max_val or max_val != max_val) else low
 
 
 @jit

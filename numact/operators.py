@@ -91,6 +91,19 @@ def within(low: float, high: float, low_open: bool = False, high_open: bool = Fa
     return to_kernel
 
 
+def above(low: float) -> Callable[[str, str, Any], float]:
+    """A real number greater than ``low``, refused as PyTorch refuses it (``value <= low``: a NaN
+    passes, and gives what the formula gives)."""
+
+    def to_kernel(op_name: str, name: str, value: Any) -> float:
+        number = real_number(op_name, name, value)
+        if number <= low:
+            raise ValueError(f"numact.{op_name}: {name} must be greater than {low}, got {value!r}")
+        return number
+
+    return to_kernel
+
+
 def choice(**values: float) -> Callable[[str, str, Any], float]:
     """A parameter that takes one of a few strings, each meaning one kernel value."""
 
@@ -114,6 +127,8 @@ class Activation:
     fixed: kernel arguments that follow the user's parameters (relu is threshold at 0 → 0).
     kinks: the points where the derivative jumps, given the parameters (finite differences
     stay away from them).
+    conflict: what is wrong with the parameters together, given their checked values (None
+    where nothing is), for the relations PyTorch refuses (hardtanh's min_val > max_val).
     """
 
     name: str
@@ -128,6 +143,7 @@ class Activation:
     kind: str = "elementwise"
     kinks: Callable[..., list[float]] = field(default=lambda **params: [])
     weight_backward: Any = None
+    conflict: Callable[..., str | None] = field(default=lambda *values: None)
 
 
 ACTIVATIONS: tuple[Activation, ...] = (
@@ -203,6 +219,8 @@ ACTIVATIONS: tuple[Activation, ...] = (
         "min(max(x, min_val), max_val)", "1 if min_val < x < max_val else 0",
         params=(Param("min_val", -1.0, example=-2.0), Param("max_val", 1.0, example=0.5)),
         kinks=lambda min_val, max_val: [min_val, max_val],
+        conflict=lambda min_val, max_val: (f"min_val cannot be greater than max_val, got {min_val} > {max_val}"
+                                           if min_val > max_val else None),
     ),
     Activation(
         "hardsigmoid", "A piecewise-linear sigmoid.", a.hardsigmoid, a.hardsigmoid_backward,
@@ -351,7 +369,7 @@ LOSSES: tuple[Loss, ...] = (
         "max(0, margin + d(a, p) − d(a, n)), d(u, v) = ‖u − v + eps‖_p over the last axis",
         "the distances' gradients where the hinge is ≥ 0", l.triplet_margin_loss_row,
         params=(
-            Param("margin", 1.0, example=0.5),
+            Param("margin", 1.0, above(0.0), example=0.5),
             Param("p", 2.0, within(0.0, float("inf"), low_open=True, high_open=True), example=1.5),
             Param("eps", 1e-6, example=1e-3),
             Param("swap", False, boolean, example=True),

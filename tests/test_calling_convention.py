@@ -244,6 +244,9 @@ BAD_PARAMS = [
     ("softplus", {"beta": "2"}, TypeError, "beta must be a real number"),
     ("leaky_relu", {"negative_slope": None}, TypeError, "negative_slope must be a real number"),
     ("hardtanh", {"min_val": True}, TypeError, "min_val must be a real number"),
+    ("hardtanh", {"min_val": 1.0, "max_val": -1.0}, ValueError,
+     r"min_val cannot be greater than max_val, got 1\.0 > -1\.0"),
+    ("hardtanh", {"min_val": np.inf, "max_val": 0.0}, ValueError, "min_val cannot be greater than max_val"),
 ]
 
 

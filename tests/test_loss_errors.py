@@ -104,6 +104,8 @@ def test_mean_over_no_elements_is_nan(call):
     ("triplet_margin_loss", {"p": 0.0}, ValueError, r"p must be in \(0.0, inf\), got 0.0"),
     ("triplet_margin_loss", {"p": float("inf")}, ValueError, r"p must be in \(0.0, inf\), got inf"),
     ("margin_ranking_loss", {"margin": "1"}, TypeError, r"margin must be a real number, got '1'"),
+    ("triplet_margin_loss", {"margin": 0.0}, ValueError, r"margin must be greater than 0.0, got 0.0"),
+    ("triplet_margin_loss", {"margin": -1}, ValueError, r"margin must be greater than 0.0, got -1"),
 ])
 def test_bad_parameters_are_refused(name, params, error, message):
     case = CASE_OF[name]

@@ -68,6 +68,32 @@ def test_nan_in_gives_nan_out():
         assert np.isnan(y).all(), op.name
 
 
+def test_hardtanh_clamps_as_torch_with_a_nan_bound_or_equal_bounds():
+    """torch.clamp: NaN where x or a bound is NaN; equal bounds give the bound, and a gradient
+    of 0 everywhere but at a NaN x (x ≤ min_val or x ≥ max_val holds for every other x)."""
+    x = [-np.inf, -2.0, -0.0, 0.0, 0.5, 2.0, np.inf, np.nan]
+    for bounds in [(np.nan, 1.0), (-1.0, np.nan), (np.nan, np.nan), (-np.inf, np.nan)]:
+        assert np.all(np.isnan(run(numact.hardtanh, x, *bounds)))
+    np.testing.assert_array_equal(run(numact.hardtanh, x, 0.5, 0.5), [0.5] * 7 + [np.nan])
+    g = run(numact.hardtanh_backward, np.ones(8), to_target(np.asarray(x, F32)), 0.5, 0.5)
+    np.testing.assert_array_equal(g, [0.0] * 7 + [1.0])
+    # ±0 inside the range are x itself, sign included; the bounds' own zeros where x is beyond
+    y = run(numact.hardtanh, [-0.0, 0.0, -1.0, 1.0], -0.0, 0.0)
+    np.testing.assert_array_equal(np.signbit(y), [True, False, True, False])
+
+
+@pytest.mark.parametrize("name", ["elu", "celu"])
+def test_elu_and_celu_at_zero_are_x_itself_for_every_alpha(name):
+    """PyTorch returns x at ±0 (its sign too), where α·(e^(±0) − 1) would flip the sign for
+    α < 0 and give NaN for α = ±inf or NaN; the gradient at 0 is α's side's, as PyTorch's."""
+    for alpha in [1.0, -1.0, 2.5, np.inf, -np.inf, np.nan]:
+        y = run(getattr(numact, name), [-0.0, 0.0], alpha=alpha)
+        np.testing.assert_array_equal(y, [0.0, 0.0])
+        np.testing.assert_array_equal(np.signbit(y), [True, False])
+    g = run(numact.elu_backward, [1.0, 1.0], to_target(np.array([-0.0, 0.0], F32)), alpha=-1.0)
+    np.testing.assert_array_equal(g, [-1.0, -1.0])
+
+
 def test_sine_is_the_sine_for_every_finite_x():
     # w0·x beyond 1.5·2^20·π/2 once came out NaN (a reduction by π/2 that stops being exact
     # there); torch and NumPy give the sine. Every finite x, and the backward's cosine too.
