@@ -8,7 +8,9 @@ could not write ``out`` directly.
 
 from __future__ import annotations
 
+import functools
 import math
+from math import copysign as _copysign
 import sys
 from typing import Any
 
@@ -191,12 +193,36 @@ def _arity(op: Activation) -> int:
     return len(op.params) + len(op.fixed)
 
 
+_MINUS_ZERO = "-0.0"  # −0.0's place in a memo key (see memo_key)
+
+
+def key_source(names: list[str], dtype: str) -> str:
+    """The source of ``memo_key`` of the values named ``names`` and ``dtype``."""
+    return ("".join(f"{n} if {n} or _copysign(1.0, {n}) > 0 else _MINUS_ZERO, " for n in names)
+            + "".join(f"type({n}), " for n in names) + dtype + ",")
+
+
+@functools.cache
+def memo_key_of(count: int):
+    """``memo_key`` for ``count`` values, written out for them: a call costs half the generic
+    one's (no unpacking into a tuple, no loop)."""
+    names = [f"_v{k}" for k in range(count)]
+    unpack = f"    {', '.join(names)}, = values\n" if names else ""
+    namespace = dict(SMALL_NAMES)
+    exec(f"def memo_key(values, dtype):\n{unpack}    return ({key_source(names, 'dtype')})\n", namespace)  # noqa: S102
+    return namespace["memo_key"]
+
+
 def memo_key(values: tuple, dtype: np.dtype) -> tuple:
-    """The key of a short path's memo: (v1, ..., vn, type(v1), ..., type(vn), dtype). The types
-    tell apart values that compare equal but are not all valid (True == 1 == 1.0: only 1.0 is a
-    real parameter, only True a boolean one, only 1 an integer one). The public functions make
-    the same key in their generated source (``_public._key``)."""
-    return (*values, *map(type, values), dtype)
+    """The key of a short path's memo: (v1, ..., vn, type(v1), ..., type(vn), dtype), a −0.0
+    value (of any float type) replaced by ``_MINUS_ZERO``: it compares equal to +0.0 but can
+    give another zero's sign (linear's c·x, a hardtanh bound); only falsy values pay for that
+    test. The types tell apart values that compare equal but are not all valid (True == 1 ==
+    1.0: only 1.0 is a real parameter, only True a boolean one, only 1 an integer one). The
+    public functions make the same key in their generated source (``key_source``). A value
+    that cannot be in a key (an array, None) raises TypeError or ValueError: the general path
+    then says what is wrong."""
+    return memo_key_of(len(values))(values, dtype)
 
 
 def writable_as(out, x: np.ndarray, *inputs: np.ndarray) -> bool:
@@ -245,7 +271,7 @@ SMALL_ARRAYS = {
                 "                 or (x.ndim and grad_output.shape == x.shape and x.flags.c_contiguous\n"
                 "                     and grad_output.flags.c_contiguous)))",
 }
-SMALL_NAMES = {"_ndarray": np.ndarray, "_SMALL": _cpu.SERIAL_BELOW}
+SMALL_NAMES = {"_ndarray": np.ndarray, "_SMALL": _cpu.SERIAL_BELOW, "_copysign": _copysign, "_MINUS_ZERO": _MINUS_ZERO}
 
 
 def _small_test(step: str):
@@ -261,7 +287,7 @@ def remember_ufunc(memo: dict, op: Activation, name: str, values: tuple, dtype: 
     try:
         if (found := memo.get(memo_key(values, dtype))) is not None:
             return found
-    except TypeError:
+    except (TypeError, ValueError):
         return None
 
     def make():
@@ -292,6 +318,7 @@ def elementwise(op: Activation):
     forward_kernels = _cpu.map_unary(op.forward, arity).builds
     backward_kernels = _cpu.map_binary(op.backward, arity).builds
     prepared: dict = {}  # (values, dtype) → the checked parameters as the CPU kernels take them
+    key = memo_key_of(len(op.params))
     ndarray, empty, serial_below = np.ndarray, np.empty, _cpu.SERIAL_BELOW
 
     def short(kernels, values, out, x, *inputs):
@@ -299,8 +326,8 @@ def elementwise(op: Activation):
         into ``out`` (None: a fresh array; else one that ``writable_as`` accepted), or None
         where the general path must run."""
         try:
-            p = prepared[memo_key(values, x.dtype)]
-        except (KeyError, TypeError):
+            p = prepared[key(values, x.dtype)]
+        except (KeyError, TypeError, ValueError):
             p = remember(prepared, values, x.dtype,
                          lambda: _cpu.parameters(_kernel_args(op, values, x.dtype), x.dtype))
             if p is None:

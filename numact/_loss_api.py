@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import _cpu
-from ._api import _buffer, _grad_output, _input, _output, _target, memo_key, remember
+from ._api import _buffer, _grad_output, _input, _output, _target, memo_key_of, remember
 from ._dtypes import compute_dtype, result_dtype
 from .operators import Loss
 
@@ -463,6 +463,7 @@ def _short_path(op: Loss, small_backward: dict):
     check = len(op.probabilities)
     assert op.probabilities == op.arrays[:check]  # the entry checks its first operands
     prepared: dict = {}  # (values, dtype) → the kernel's parameters
+    key = memo_key_of(len(op.params))
     entries = [None] * 8  # by want_loss + 2·want_grads + 4·(reduction 'none'): the entry
 
     def entry_for(want_loss, want_grads, each):
@@ -517,8 +518,8 @@ def _short_path(op: Loss, small_backward: dict):
         elif not plain_rows(arrays, dtype, shape):
             return None
         try:
-            p = prepared[memo_key(values, dtype)]
-        except (KeyError, TypeError):
+            p = prepared[key(values, dtype)]
+        except (KeyError, TypeError, ValueError):
             p = remember(prepared, values, dtype, lambda: parameters(values, dtype))
             if p is None:
                 return None

@@ -48,18 +48,13 @@ _ARRAY_ARGUMENTS = {"x", "grad_output", "weight", "pos_weight"} | {
 }
 _DISPATCH = {"_modules": sys.modules, "_lazy": _lazy, "_dask": _dask}
 
-def _key(names: list[str], dtype: str) -> str:
-    """The source of ``_api.memo_key`` of these values and dtype."""
-    return "".join(f"{n}, " for n in names) + "".join(f"type({n}), " for n in names) + dtype + ","
-
-
 def _remembered(memo: str, key: str, unpack: str, found: str) -> str:
     """The lines that look ``key`` up in ``memo`` and, if it is there, unpack it and run ``found``
     (lines indented for it); a missing or unhashable key falls through."""
     return (
         "        try:\n"
         f"            {unpack} = {memo}[{key}]\n"
-        "        except (KeyError, TypeError):\n"
+        "        except (KeyError, TypeError, ValueError):\n"
         "            pass\n"
         "        else:\n"
         f"{found}"
@@ -75,7 +70,7 @@ def _small_path(op: Activation, step: str) -> str:
     params = "".join(f", _p{k}" for k in range(len(names)))
     inputs = "x" if step == "forward" else "grad_output, x"
     return f"    if {_api.SMALL_ARRAYS[step]}:\n" + _remembered(
-        f"_small_{step}", _key(names, "x.dtype"), f"_u{params},", f"            return _u({inputs}{params})\n")
+        f"_small_{step}", _api.key_source(names, "x.dtype"), f"_u{params},", f"            return _u({inputs}{params})\n")
 
 
 _SMALL_NAMES = {**_api.SMALL_NAMES, "_empty": np.empty,
@@ -215,7 +210,7 @@ def _small_loss_path(op: Loss) -> str:
                  f"and len(target) == len({first}) and target.flags.c_contiguous"]
         shape, divisor = f"{first}.shape", "_d"
     tests += [f"{w} is None" for w in op.weights] + ["type(grad_output) in _SCALARS", "out is None"]
-    key = _key(["reduction"] + [p.name for p in op.params], f"{first}.dtype")
+    key = _api.key_source(["reduction"] + [p.name for p in op.params], f"{first}.dtype")
     grads = [f"_g{k}" for k in range(len(op.inputs))]
     allocate = "".join(f"            {g} = _empty({shape}, {first}.dtype)\n" for g in grads)
     result = grads[0] if len(grads) == 1 else "(" + ", ".join(grads) + ")"

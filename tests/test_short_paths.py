@@ -185,6 +185,24 @@ def test_a_value_equal_to_one_remembered_is_checked_for_its_type(size):
         numact.kl_div(p, q, log_target=0)
 
 
+@pytest.mark.parametrize("size", [1000, 40_000])  # through the ufunc, through the kernel
+@pytest.mark.parametrize("zero", [0.0, np.float32(0.0), np.float64(0.0)], ids=["float", "float32", "float64"])
+def test_a_parameter_of_minus_zero_is_not_the_remembered_plus_zero(size, zero):
+    """−0.0 == +0.0, but c·x and a hardtanh bound give zeros of another sign: a call with one
+    after a call with the other gives the zeros a first call would (and PyTorch's, IEEE's)."""
+    x = np.linspace(-2, 2, size, dtype=np.float32)
+    g = np.ones(size, np.float32)
+    for c in (zero, -zero, zero, -zero):
+        for _ in range(2):
+            np.testing.assert_array_equal(np.signbit(numact.linear(x, c)), np.signbit(np.float32(c) * x))
+            np.testing.assert_array_equal(np.signbit(numact.linear_backward(g, x, c)), np.signbit(np.float32(c) * g))
+            # x < −1 clips to min_val, its zero's sign
+            np.testing.assert_array_equal(np.signbit(numact.hardtanh(x, min_val=c, max_val=1.0)[x < 0]),
+                                          np.signbit(np.float32(c)))
+    with pytest.raises(TypeError, match="c must be a real number"):  # an array among the values
+        numact.linear(x, np.zeros(2))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in cases() if not c.weights and not c.probs])
 def test_a_loss_gives_the_general_paths_bits(case, dtype):
