@@ -451,8 +451,9 @@ def _norm(total, p):
 @jit
 def _distance_scale(dist, s, p):
     """s/d^(p−1) for d = ‖e‖_p: s·∂d/∂e_k = e_k·|e_k|^(p−2)·that (PyTorch's norm backward); 0
-    where d = 0 or s = 0."""
-    if dist == 0 or s == 0:
+    where d = 0. Also where s = 0 (no gradient through d) it is computed, as PyTorch's: a NaN
+    distance then gives NaN, not a silent 0."""
+    if dist == 0:
         return 0.0
     return s / dist if p == 2 else s / dist ** (p - 1)
 
@@ -471,26 +472,32 @@ def _triplet_finish(_t, to_pos, to_neg, pos_neg, s, margin, p, _eps, swap):
     s_pos = s if u >= 0 else 0.0
     share_neg = 1.0 if d_neg < d_swap else (0.5 if d_neg == d_swap else 0.0)
     s_swap = -s_pos * (1.0 - share_neg) if swap else 0.0
+    # quiet: no gradient, and every e finite (the distances are), so that every element's is
+    # exactly 0; the element loop then writes zeros without reading the row
+    quiet = s_pos == 0 and d_pos < inf and d_neg < inf and (d_swap < inf or not swap)
     scales = (_distance_scale(d_pos, s_pos, p), _distance_scale(d_neg, -s_pos * share_neg, p),
-              _distance_scale(d_swap, s_swap, p))
+              _distance_scale(d_swap, s_swap, p), quiet)
     return u if not u < 0 else 0.0, scales
 
 
 @jit
 def _distance_grad(e, scale, p):
-    """e·|e|^(p−2)·scale; 0 where scale = 0 (no gradient through this distance) or e = 0."""
+    """e·|e|^(p−2)·scale, the first factor 0 at e = 0. As in PyTorch's norm backward, the product
+    is taken also where scale = 0: an infinite e, or a NaN scale (a NaN distance), gives NaN
+    there, not a silent 0."""
     if p == 2:
-        return e * scale if scale != 0 else 0.0
-    return e * exp((p - 2) * log(abs(e))) * scale if e != 0 and scale != 0 else 0.0
+        return e * scale
+    return (e * exp((p - 2) * log(abs(e))) if e != 0 else 0.0) * scale
 
 
 @jit
 def _triplet_element(a, pos, neg, scales, _margin, p, eps, swap):
-    to_pos, to_neg, pos_neg = scales
+    to_pos, to_neg, pos_neg, _quiet = scales
     g_pos = _distance_grad(a - pos + eps, to_pos, p)
     g_neg = _distance_grad(a - neg + eps, to_neg, p)
     g_swap = _distance_grad(pos - neg + eps, pos_neg, p) if swap else 0.0
-    return g_pos + g_neg, g_swap - g_pos, -g_neg - g_swap  # in float64, rounded once when stored
+    # in float64, rounded once when stored; + 0.0 makes a zero +0, as a quiet row's
+    return g_pos + g_neg + 0.0, g_swap - g_pos + 0.0, -g_neg - g_swap + 0.0
 
 
 @split_vector_into(_triplet_terms, _triplet_finish, _triplet_element)
@@ -503,7 +510,10 @@ def triplet_margin_loss_row(a, pos, neg, t, _w, ga, gp, gn, s, grad, margin, p, 
     """
     to_pos, to_neg, pos_neg = _triplet_terms(a, pos, neg, margin, p, eps, swap)
     loss, scales = _triplet_finish(t, to_pos, to_neg, pos_neg, s, margin, p, eps, swap)
-    if grad and p == 2:  # (a loop of its own: the general one's exp and log stop LLVM unswitching it)
+    if grad and scales[3]:  # quiet (_triplet_finish): every element's gradient is +0
+        for k in range(a.shape[0]):
+            ga[k] = gp[k] = gn[k] = 0.0
+    elif grad and p == 2:  # (a loop of its own: the general one's exp and log stop LLVM unswitching it)
         for k in range(a.shape[0]):
             ga[k], gp[k], gn[k] = _triplet_element(a[k], pos[k], neg[k], scales, margin, 2.0, eps, swap)
     elif grad:

@@ -158,6 +158,30 @@ def test_cosine_embedding_losss_gradient_of_parallel_vectors_keeps_its_precision
         np.testing.assert_allclose(to_host(got), truth.numpy(), rtol=1e-5, atol=1e-12)
 
 
+@pytest.mark.parametrize("p", [2.0, 1.5, 3.0])
+def test_triplet_margin_losss_gradient_is_nan_through_a_nan_distance_as_torchs(p):
+    """PyTorch's norm backward multiplies by the hinge's gradient, 0 where the hinge passes none,
+    so a NaN distance (a NaN in the row) gives NaN through it, and an infinite element NaN at
+    that element: numact gave 0, a NaN loss with a gradient that silently ignored it."""
+    import numact
+    import torch
+
+    rng = np.random.default_rng(3)
+    a, pos, neg = (rng.normal(size=(4, 5)) for _ in range(3))
+    a[0, 1] = np.nan       # row 0: both distances NaN
+    neg[1, 2] = np.nan     # row 1: d(a, neg) NaN, d(a, pos) not
+    pos[2, 3] = np.inf     # row 2: an infinite element
+    neg[3] = a[3] + 50.0   # row 3: the hinge is < 0, its gradient 0
+    loss, grads = numact.triplet_margin_loss_forward_backward(*map(to_target, (a, pos, neg)), p=p, reduction="sum")
+    tensors = [torch.tensor(v, requires_grad=True) for v in (a, pos, neg)]
+    torch.nn.functional.triplet_margin_loss(*tensors, p=p, reduction="sum").backward()
+    for got, t in zip(grads, tensors, strict=True):
+        np.testing.assert_allclose(to_host(got), t.grad.numpy(), rtol=1e-10, atol=1e-300)  # NaN where torch's is
+    ga, gp, gn = map(to_host, grads)
+    assert np.isnan(ga[:2]).all() and np.isnan(gp[0]).all() and np.isnan(gn[:2]).all()
+    assert not np.isnan(gp[1]).any() and not ga[3].any() and np.isnan(to_host(loss))
+
+
 def torch_loss_of(x, t, **kwargs):
     import torch
 

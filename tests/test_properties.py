@@ -268,10 +268,11 @@ def loss_arrays(data, case, dtype):
                     arrays[name] = np.where(np.isfinite(a) & (np.abs(a) > limit), np.sign(a) * 1e30, a)
         return arrays
     arrays = case.arrays(dtype, seed=data.draw(st.integers(0, 2**16), label="seed"))
-    if op.name == "cross_entropy" and data.draw(st.booleans(), label="specials"):
-        x = arrays["input"]
-        k = data.draw(st.integers(0, x.size - 1))
-        x.flat[k] = data.draw(st.sampled_from([np.inf, -np.inf, np.nan, 1e30, -1e30, 0.0]))
+    if data.draw(st.booleans(), label="specials"):  # one special value in one input
+        x = arrays[data.draw(st.sampled_from(op.inputs), label="special input")]
+        if x.size:
+            k = data.draw(st.integers(0, x.size - 1))
+            x.flat[k] = data.draw(st.sampled_from([np.inf, -np.inf, np.nan, 1e30, -1e30, 0.0]), label="special")
     return arrays
 
 
