@@ -121,9 +121,7 @@ def elu_family(x, alpha, scale, input_scale):
 
 @jit
 def elu_family_backward(g, x, alpha, scale, input_scale):
-    # A NaN x takes the exponential side: NaN, as PyTorch's vectorised body (its scalar tail
-    # gives g·scale there); a NaN input never gets a finite gradient.
-    return g * scale if x > 0 else g * (scale * alpha * input_scale) * exp(x * input_scale)
+    return g * (scale * alpha * input_scale) * exp(x * input_scale) if x <= 0 else g * scale
 
 
 @jit
