@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 import math
-from math import copysign as _copysign
 import sys
+from math import copysign as _copysign
 from typing import Any
 
 import numpy as np
