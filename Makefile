@@ -24,9 +24,12 @@ $(STAMP): pyproject.toml
 # The simulator's run is one process, bound by Python threads: it runs beside the two CPU runs
 # (two workers each), on the core they leave idle while they import and collect, and its
 # report follows theirs. CI has 2 cores and 25 minutes.
+# Each run ends with its slowest tests (CI's log shows where its 25 minutes go).
+DURATIONS ?= --durations=15
+
 test: $(STAMP)
 	@echo "make test: the CUDA simulator's tests run in the background (.test-cuda.log), the CPU's here"
-	@NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -q > .test-cuda.log 2>&1 & sim=$$!; \
+	@NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -q $(DURATIONS) > .test-cuda.log 2>&1 & sim=$$!; \
 	$(MAKE) --no-print-directory test-cpu test-cpu-other; cpu=$$?; \
 	wait $$sim; cuda=$$?; \
 	echo "--- the CUDA simulator's tests (NUMBA_ENABLE_CUDASIM=1 pytest -q) ---"; cat .test-cuda.log; \
@@ -38,7 +41,7 @@ test: $(STAMP)
 WORKERS ?= 2
 
 test-cpu: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(WORKERS)
+	$(BIN)/python -m pytest -q -n $(WORKERS) $(DURATIONS)
 
 # The CPU kernels again under another code generation than the host's (tools/other_cpu.py: AVX2
 # code on an AVX-512 host, haswell's tuning on an AVX2 one), so that what would break the other
@@ -48,7 +51,7 @@ OTHER_CPU_TESTS ?= tests/test_calling_convention.py tests/test_short_paths.py te
 	tests/test_numerics.py
 
 test-cpu-other: $(STAMP)
-	$(BIN)/python tools/other_cpu.py $(BIN)/python -m pytest -q -n $(WORKERS) $(OTHER_CPU_TESTS)
+	$(BIN)/python tools/other_cpu.py $(BIN)/python -m pytest -q -n $(WORKERS) $(DURATIONS) $(OTHER_CPU_TESTS)
 
 # The CUDA kernels under Numba's simulator: its own process, since the variable must be set
 # before numba.cuda is imported.
