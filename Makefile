@@ -21,12 +21,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test,bench,docs]'
 	touch $(STAMP)
 
-# The simulator's run is one process, bound by Python threads: it runs beside the two CPU runs
-# (two workers each), on the core they leave idle while they import and collect, and its
-# report follows theirs. CI has 2 cores and 25 minutes.
 # Each run ends with its slowest tests (CI's log shows where its 25 minutes go).
 DURATIONS ?= --durations=15
 
+# The simulator's run is one process, bound by Python threads: it runs beside the two CPU runs
+# (two workers each), on the core they leave idle while they import and collect, and its
+# report follows theirs. CI has 2 cores and 25 minutes.
 test: $(STAMP)
 	@echo "make test: the CUDA simulator's tests run in the background (.test-cuda.log), the CPU's here"
 	@NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -q $(DURATIONS) > .test-cuda.log 2>&1 & sim=$$!; \
