@@ -404,6 +404,8 @@ def rowwise(op: Activation):
     backward_kernels = _cpu.map_rows_binary(op.backward, arity).unit.builds
     prepared = {dtype: _cpu.parameters(_kernel_args(op, (), dtype), dtype) for dtype in NATIVE}
     ndarray, empty, serial_below = np.ndarray, np.empty, _cpu.SERIAL_BELOW
+    # Whether the forward may write into x itself (activations.rereads_x): else through scratch.
+    forward_in_place = getattr(op.forward, "in_place", True)
 
     def short(kernels, axis, out, x, *inputs):
         """The kernel's result on plain arrays (``inputs`` as it reads them, x last), into
@@ -427,14 +429,16 @@ def rowwise(op: Activation):
         rows = _rows_shape(call.name, call.shape, axis)
         args = call.target.parameters(_kernel_args(op, (), call.compute), call.compute)
         kernel = map_kernel(call.target)(op.forward if g is None else op.backward, arity)
-        # A backward into g's own memory runs through scratch: the row function then computes
-        # as it does into fresh memory (its exponentials kept in dx), so the two give the same
-        # bits by construction on every CPU, not by how LLVM happened to vectorise two loops.
-        in_place = True if g is None else (False, True)
+        # A backward into g's own memory runs through scratch (a forward into x's, where the
+        # row function rereads x): the row function then computes as it does into fresh memory
+        # (its exponentials kept in its output), so the two give the same bits by construction
+        # on every CPU, not by how LLVM happened to vectorise two loops.
+        in_place = forward_in_place if g is None else (False, True)
         return call.launch(kernel, call.output(out), rows, call.inputs, args, in_place=in_place)
 
     def forward(x, axis, out):
-        if (type(x) is ndarray and x.flags.c_contiguous and (out is None or writable_as(out, x, x))
+        if (type(x) is ndarray and x.flags.c_contiguous
+                and (out is None or ((forward_in_place or out is not x) and writable_as(out, x, x)))
                 and (y := short(forward_kernels, axis, out, x, x)) is not None):
             return y
         return general(op.name, lambda target: target.map_rows, axis, out, x)

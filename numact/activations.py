@@ -418,15 +418,37 @@ def _log_softmax_element(_g, x, m, log_total, _c2, sign):
     return (x - m) - log_total
 
 
+def rereads_x(row_function):
+    """Marks a forward row function that keeps values in y before its last pass reads x again:
+    a call in place (y in x's memory) runs through scratch on every target (numact._api.rowwise),
+    so that it computes as it does into fresh memory, and gives the same bits by construction."""
+    row_function.in_place = False
+    return row_function
+
+
+@rereads_x
 @split_into(share_max, _softmax_terms, _log_softmax_finish, _log_softmax_element)
 @jit
 def log_softmax_row(x, y, sign):
-    """y = x_i − m − log Σ_j e^(x_j − m), m the row maximum (sign is +1)."""
-    if x.shape[0] == 0:
+    """y = x_i − m − log Σ_j e^(x_j − m), m the row maximum (sign is +1).
+
+    The exponentials are kept in y and summed from there, as softmax_row does (CUDA, a thread
+    a row, sums them as computed: ``spare``): a loop that computes float32 exponentials and
+    adds them to a float64 sum is vectorised at the float64 width, half the float32 one (on a
+    2-core Xeon, 10,000 rows of 1000, 7.8 ms against 6.0 ms kept).
+    """
+    n = x.shape[0]
+    if n == 0:
         return
     m = row_max(x, sign)
-    log_total, _ = _log_softmax_finish(sum_exp(x, m, sign), 0.0, m, sign)
-    for i in range(x.shape[0]):
+    if spare(y, x):
+        for i in range(n):
+            y[i] = exp(sign * x[i] - m)
+        total = row_sum(y)
+    else:
+        total = sum_exp(x, m, sign)
+    log_total, _ = _log_softmax_finish(total, 0.0, m, sign)
+    for i in range(n):
         y[i] = _log_softmax_element(x[i], x[i], m, log_total, 0.0, sign)
 
 
