@@ -122,6 +122,27 @@ def reference(op, x, params, g=None):
     return grad.numpy()
 
 
+# Where torch's backward at a NaN x depends on the NaN's position (measured, torch 2.13): its
+# vectorised loop gives NaN (the ELU family) or 0 (hardtanh, relu6), its scalar tail the
+# gradient as if x were positive (inside the bounds). numact gives the scalar code's, at every
+# position (docs/operators/contract.md).
+TORCH_NAN_POSITIONAL = {"elu", "celu", "selu", "hardtanh", "relu6"}
+
+
+def scalar_code_at_nan(op, x, g, params, dx):
+    """``dx``, torch's backward on (g, x), with each element where x is NaN replaced by torch's
+    result for that element alone (its scalar code), for the operators of TORCH_NAN_POSITIONAL;
+    x and g may broadcast to dx's shape."""
+    x, g = np.broadcast_to(x, np.shape(dx)), np.broadcast_to(g, np.shape(dx))
+    nan_x = np.isnan(x)
+    if op.name not in TORCH_NAN_POSITIONAL or not nan_x.any():
+        return dx
+    dx = np.array(dx, copy=True)
+    for k in filter(nan_x.__getitem__, np.ndindex(nan_x.shape)):
+        dx[k] = reference(op, x[k].reshape(1), params, g[k].reshape(1))[0]
+    return dx
+
+
 def assert_close(ours, truth, torch_low, dtype, what, x=None, slack=0.0):
     """ours matches the float64 truth within the dtype's tolerance, wherever PyTorch's own
     result in the same dtype (torch_low) does; elsewhere it is at worst 4× further off than

@@ -9,7 +9,8 @@ import pytest
 
 from numact.operators import param_cases
 from support import (
-    UNARY, assert_close, backward, forward, inputs, op_params, reference, to_host, to_target,
+    TORCH_NAN_POSITIONAL, UNARY, assert_close, backward, forward, inputs, op_params, reference,
+    scalar_code_at_nan, to_host, to_target,
 )
 
 DTYPES = [np.float32, np.float64]
@@ -41,6 +42,20 @@ def test_backward_matches_torch(op, params, dtype):
     assert dx.dtype == dtype and dx.shape == x.shape
     truth = reference(op, x.astype(np.float64), params, g.astype(np.float64))
     assert_close(dx, truth, reference(op, x, params, g), dtype, f"{op.name}_backward{params}", x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("op, params", [case for case in CASES if case.values[0].name in TORCH_NAN_POSITIONAL])
+def test_backward_at_a_nan_input_is_torchs_scalar_code_at_every_position(op, params, dtype):
+    # torch's vectorised loop gives another value there (NaN or 0), its scalar tail this one
+    x = np.full(300, np.nan, dtype)
+    g = np.random.default_rng(1).normal(0, 2, x.shape).astype(dtype)
+    params = op_params(op, params)
+    dx = to_host(backward(op, to_target(g), to_target(x), params))
+    truth = scalar_code_at_nan(op, x.astype(np.float64), g.astype(np.float64), params, np.zeros(x.shape))
+    low = scalar_code_at_nan(op, x, g, params, np.zeros(x.shape, dtype))
+    assert np.isfinite(truth).all()
+    assert_close(dx, truth, low, dtype, f"{op.name}_backward{params} at NaN")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
