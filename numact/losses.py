@@ -17,7 +17,7 @@ divides by max(x(1 − x), 1e-12) although its loss clamps the logs at −100).
 
 from ._jit import REASSOCIATE, jit
 from ._primitives import exp, inf, like, log, log1p, maximum, row_max, sqrt
-from .activations import logsigmoid, row_sum, share_max, sigmoid, split_into, sum_exp
+from .activations import kept_sum_exp, logsigmoid, share_max, sigmoid, split_into, sum_exp
 
 BCE_LOG_FLOOR = -100.0  # PyTorch clamps both logs of binary_cross_entropy at −100
 BCE_GRAD_EPS = 9.999999960041972e-13  # and its gradient's denominator x(1 − x) at float32(1e-12)
@@ -188,21 +188,13 @@ def nll_loss_row(x, _y, _z, t, w, gx, _gy, _gz, s, grad, ignore_index):
     return loss
 
 
-@jit
-def _kept_exponentials(x, e, shift, one):
-    """Σ_c e^(x_c − shift), each term kept in e (a row of x's length) and summed from there."""
-    for c in range(x.shape[0]):
-        e[c] = exp(x[c] - shift)
-    return row_sum(e)
-
-
-@jit(cpu=_kept_exponentials)  # the CPU kernels always hand a row (the gradient's or scratch)
-def _exponentials(x, e, shift, one):
-    """Σ_c e^(x_c − shift): kept in e where e is a row of x's length (``_kept_exponentials``),
+@jit(cpu=kept_sum_exp)  # the CPU kernels always hand a row (the gradient's or scratch)
+def _exponentials(x, e, shift, sign):
+    """Σ_c e^(sign·x_c − shift): kept in e where e is a row of x's length (``kept_sum_exp``),
     else summed as computed (CUDA's forward, one thread a row: the same order either way)."""
     if e.shape[0] == x.shape[0]:
-        return _kept_exponentials(x, e, shift, one)
-    return sum_exp(x, shift, one)
+        return kept_sum_exp(x, e, shift, sign)
+    return sum_exp(x, shift, sign)
 
 
 @jit
