@@ -515,7 +515,7 @@ def channelwise(op: Activation):
             sum_kernels(sums, g3, x3)
             dx = empty(x.shape, x.dtype)
             backward_kernels(dx.reshape(shape3), g3, x3, weight)
-            return dx, sums.astype(x.dtype)
+            return dx, _cpu.narrowed(sums, x.dtype)
         return _channelwise_backward(op, g, x, weight, out)
 
     return {"_forward": forward, "_backward": backward}

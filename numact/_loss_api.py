@@ -396,7 +396,9 @@ def _reduce_into(target, out, full):
             lead + k for k, n in enumerate(shape) if n == 1 and host.shape[lead + k] != 1
         )
         summed = host.sum(axis=axes, dtype=np.float64).reshape(shape)  # on the GPU too: a rare case
-        target.copy_into(out, target.from_host(summed.astype(out.dtype)))
+        with np.errstate(over="ignore"):  # ±inf beyond out's range, silently (_cpu.copy_into)
+            summed = summed.astype(out.dtype)
+        target.copy_into(out, target.from_host(summed))
 
     return done
 
@@ -458,7 +460,7 @@ def _short_path(op: Loss, small_backward: dict):
     ``small_backward``, under the key of (reduction, parameters…) and dtype (``remember``), the
     entry, its parameters and the divisor (None: the size), for the public function to call
     the entry itself on the next such arrays (``_public._small_loss_path``)."""
-    ndarray, empty, array, small = np.ndarray, np.empty, np.array, _cpu.SERIAL_BELOW
+    ndarray, empty, scalar, small = np.ndarray, np.empty, _cpu.scalar, _cpu.SERIAL_BELOW
     n_grads, kind, picks = len(op.inputs), op.kind, op.picks
     check = len(op.probabilities)
     assert op.probabilities == op.arrays[:check]  # the entry checks its first operands
@@ -544,7 +546,7 @@ def _short_path(op: Loss, small_backward: dict):
         if not want_grads:
             if not each:
                 bad, total = entry(*arrays, scale, divisor, p)
-                return array(total, dtype) if bad < 0 else None
+                return scalar(total, dtype) if bad < 0 else None
             losses = empty(shape if kind == "elementwise" else shape[:1], dtype)
             bad, _ = entry(losses if flat else losses.ravel(), *arrays, scale, divisor, p)
             return losses if bad < 0 else None
@@ -566,7 +568,7 @@ def _short_path(op: Loss, small_backward: dict):
         grads = grads[0] if n_grads == 1 else tuple(grads)
         if not want_loss:
             return grads
-        return (outs[0] if each else array(total, dtype)), grads
+        return (outs[0] if each else scalar(total, dtype)), grads
 
     return short
 

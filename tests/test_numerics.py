@@ -1,5 +1,7 @@
 """SPEC.md's numerics, in float32 over the whole real line, on the target under test."""
 
+import warnings
+
 import mpmath
 import numpy as np
 import pytest
@@ -25,6 +27,28 @@ def test_logsigmoid_of_minus_100_is_minus_100_not_minus_inf():
     y = run(numact.logsigmoid, [-1e4, -100.0, 0.0, 20.0])
     np.testing.assert_array_equal(y[:2], [-1e4, -100.0])
     assert y[2] == F32(-np.log(2)) and y[3] == F32(-np.exp(-20.0))
+
+
+def test_a_result_beyond_its_dtype_is_inf_without_a_warning():
+    """numact's arithmetic overflows to ±inf silently, as torch's does; so do the casts of its
+    float64 sums to the result's type and of float16 results computed in float32, on the short
+    path of a small contiguous call and on the general path (strided), where NumPy's own casts
+    would warn."""
+    for dtype, big in ((np.float16, 6e4), (F32, 3e38)):
+        x, zero = np.full(20, big, dtype), np.zeros(20, dtype)
+        xt, zt = to_target(x), to_target(zero)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            # (the simulator runs a kernel's stores as NumPy casts, which warn; a GPU does not)
+            warnings.filterwarnings("ignore", category=RuntimeWarning, module=r".*\.cuda\.simulator\.")
+            for a, b in ((xt[:10], zt[:10]), (xt[::2], zt[::2])):  # contiguous; strided
+                assert to_host(numact.l1_loss(a, b, reduction="sum")) == np.inf
+                loss, grad = numact.l1_loss_forward_backward(a, b, reduction="sum")
+                assert to_host(loss) == np.inf and np.all(to_host(grad) == 1)
+                w = to_target(np.ones(2, dtype))
+                _, grad_w = numact.prelu_backward(to_target(np.ones((5, 2), dtype)), to_target(-x[:10].reshape(5, 2)), w)
+                np.testing.assert_array_equal(to_host(grad_w), [-np.inf, -np.inf])
+            np.testing.assert_array_equal(to_host(numact.linear(to_target(x), c=4.0)), np.full(20, np.inf, dtype))
 
 
 def test_softplus_is_linear_past_the_threshold():
