@@ -511,11 +511,11 @@ def channelwise(op: Activation):
         shape3 = plain(x, weight) if out is None and type(g) is ndarray else None
         if shape3 is not None and g.dtype == x.dtype and g.shape == x.shape and g.flags.c_contiguous:
             g3, x3 = g.reshape(shape3), x.reshape(shape3)
-            sums = empty(shape3[1])
+            sums = empty(shape3[1], x.dtype)  # summed in float64, stored rounded
             sum_kernels(sums, g3, x3)
             dx = empty(x.shape, x.dtype)
             backward_kernels(dx.reshape(shape3), g3, x3, weight)
-            return dx, _cpu.narrowed(sums, x.dtype)
+            return dx, sums
         return _channelwise_backward(op, g, x, weight, out)
 
     return {"_forward": forward, "_backward": backward}

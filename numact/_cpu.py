@@ -78,22 +78,6 @@ def scalar(total: float, dtype) -> np.ndarray:
         return np.array(total, dtype)
 
 
-@_njit()
-def _narrow_into(dst, src):
-    for i in range(src.shape[0]):
-        dst[i] = src[i]  # rounded to dst's type: ±inf beyond its range, and no FP flag is read
-
-
-def narrowed(a: np.ndarray, dtype) -> np.ndarray:
-    """1-D float64 ``a`` as ``dtype`` (float32 or float64), ±inf beyond its range, without
-    NumPy's warning (as ``copy_into``) and in a compiled loop's time, not ``np.errstate``'s."""
-    if a.dtype == dtype:
-        return a
-    out = np.empty(a.shape, dtype)
-    _narrow_into(out, a)
-    return out
-
-
 def data_pointer(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
@@ -327,7 +311,9 @@ CHANNEL_ROWS = 256  # rows per partial sum of a channel reduction
 @cache
 def sum_channels(f):
     """total[c] = Σ_{o, i} f(g[o, c, i], x[o, c, i]), summed in float64 in a fixed order (per
-    block of CHANNEL_ROWS rows, then the blocks in order, when inner = 1)."""
+    block of CHANNEL_ROWS rows, then the blocks in order, when inner = 1), rounded once to
+    total's type (±inf beyond its range: a compiled store reads no FP flag, where NumPy's cast
+    would warn)."""
 
     def strided(loop):
         def kernel(total, g, x):
@@ -350,10 +336,10 @@ def sum_channels(f):
                     for c in range(channels):
                         partial[k, c] += f(g[o, c], x[o, c])
             for c in range(channels):
-                total[c] = 0.0
-            for k in range(blocks):
-                for c in range(channels):
-                    total[c] += partial[k, c]
+                acc = 0.0
+                for k in range(blocks):
+                    acc += partial[k, c]
+                total[c] = acc
 
         return kernel
 
