@@ -11,7 +11,7 @@ import pytest
 import numact
 
 from numact.bench import ulp
-from numact.bench.cli import summary_table
+from numact.bench.cli import by_machine, summary_table
 from numact.operators import loss_markdown_table, markdown_table
 
 pytestmark = pytest.mark.cpu_only
@@ -47,7 +47,14 @@ def test_the_readme_is_short_and_its_links_lead_to_pages():
     assert len(links) > 10 and all((root / link).is_file() for link in links), links
 
 
-def test_the_readme_speed_table_is_the_benchmark_json_of_docs_data():
+def test_the_readme_speed_tables_are_the_benchmark_json_of_docs_data():
+    """A table per machine, each of its two regimes (default, kernels alone), each naming its CPU."""
     root = pathlib.Path(__file__).parents[1]
+    readme = (root / "README.md").read_text()
     runs = [json.loads(path.read_text()) for path in sorted((root / "docs" / "data").glob("cpu-*.json"))]
-    assert len(runs) == 2 and summary_table(runs) in (root / "README.md").read_text()
+    machines = by_machine(runs)
+    assert len(machines) >= 1
+    for runs in machines:
+        assert sorted(bool(r.get("kernels_alone")) for r in runs) == [False, True]
+        assert summary_table(runs) in readme
+        assert f"code for `{runs[0]['cpu'].split('code for ')[-1]}`" in readme  # the machine named

@@ -62,5 +62,6 @@ def test_the_figures_are_numacts_within_the_tables_accuracy_of_torch(site):
 
 def test_the_speed_page_names_its_machines(site):
     speed = (site / "speed" / "index.html").read_text()
-    assert "AMD EPYC" in speed and "NVIDIA H200" in speed
-    assert (site / "speed" / "cpu-default.png").is_file() and (site / "speed" / "gpu-h200-2026-12-04.png").is_file()
+    assert "AMD EPYC" in speed and "Intel(R) Xeon(R)" in speed and "NVIDIA H200" in speed
+    for chart in ("cpu-znver4-default", "cpu-emeraldrapids-kernels-alone", "gpu-h200-2026-12-04"):
+        assert (site / "speed" / f"{chart}.png").is_file()

@@ -352,6 +352,15 @@ def summary(result) -> list[str]:
     return lines
 
 
+def by_machine(runs: list[dict]) -> list[list[dict]]:
+    """Runs grouped by the CPU they name (their ``cpu``), in the order they come: a summary table
+    holds one machine's runs."""
+    groups: dict = {}
+    for result in runs:
+        groups.setdefault(result.get("cpu", "unknown"), []).append(result)
+    return list(groups.values())
+
+
 def summary_table(runs: list[dict]) -> str:
     """One markdown table of several runs' headline figures (README's and the site's speed
     table), a column per run, headed by its regime; the text around it names the machine."""

@@ -15,7 +15,7 @@ import re
 import numpy as np
 
 import numact
-from numact.bench.cli import gpu_ratios, report_lines, summary_table
+from numact.bench.cli import by_machine, gpu_ratios, report_lines, summary_table
 from numact.operators import ACCURACY, ACTIVATIONS, LOSSES, REQUIRED, Loss, loss_markdown_table, markdown_table
 
 PLACEHOLDER = re.compile(r"^<!-- numact:([\w-]+) -->$", re.M)
@@ -126,7 +126,7 @@ def cpu_speed() -> str:
     for stem, result in cpu_runs():
         regime = "kernels alone (both sides write into preallocated outputs)" if result.get("kernels_alone") \
             else "default (each call allocates its result)"
-        lines += [f"### {regime}", "", f"From `docs/data/{stem}.json` ({result.get('measured', 'date not recorded')}).",
+        lines += [f"### {result.get('cpu', 'unknown CPU')}: {regime}", "", f"From `docs/data/{stem}.json` ({result.get('measured', 'date not recorded')}).",
                   "", f"![speed-ups, {regime}](speed/{stem}.png)", "", "```text" if False else ""]
         lines += report_lines(result, bullet="- ")
         lines.append("")
@@ -134,12 +134,14 @@ def cpu_speed() -> str:
 
 
 def speed_summary() -> str:
-    """The runs' headline figures in one table, after the machine and settings they share."""
-    runs = [result for _, result in cpu_runs()]
-    first = runs[0]
-    return (f"{first['dtype']}, {first['size']:,} elements ({first['rows']:,} × 1000 logits), {first['threads']} threads, "
-            f"torch {first['torch']}, numba {first['numba']}; CPU: {first['cpu']}; measured {first.get('measured', '')}.\n\n"
-            + summary_table(runs))
+    """Each machine's headline figures in one table, after the machine and settings its runs share."""
+    tables = []
+    for runs in by_machine([result for _, result in cpu_runs()]):
+        first = runs[0]
+        tables.append(f"{first['dtype']}, {first['size']:,} elements ({first['rows']:,} × 1000 logits), "
+                      f"{first['threads']} threads, torch {first['torch']}, numba {first['numba']}; CPU: {first['cpu']}; "
+                      f"measured {first.get('measured', '')}.\n\n" + summary_table(runs))
+    return "\n\n".join(tables)
 
 
 def _cell(value, fmt: str) -> str:
