@@ -78,6 +78,9 @@ SIN_64 = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(1, 10))[::-1
 COS_32 = tuple((-1) ** k / math.factorial(2 * k) for k in range(2, 8))[::-1]  # 1/4!, ...
 COS_64 = tuple((-1) ** k / math.factorial(2 * k) for k in range(2, 11))[::-1]
 SIN_LIMIT = 2.0**20 * 1.5  # |q| < 2^20: the 33-bit pieces of π/2 times q stay exact
+# q·(the two smaller pieces) rounds by up to |q|·6.8e-27: an r below |q|·2^−30 (x that near a
+# multiple of π/2) would carry more than 1/16 ulp of it, and takes libm's reduction
+REDUCTION_ERROR = 2.0**-30
 
 
 def _linear_part(c, t_range, dtype):
@@ -400,10 +403,12 @@ def sigmoid_slope_(z, limit, q, ln2, shift):
 @vmath
 def sin_cos_quadrant(x, sin_c, cos_c, shift):
     """sin x (shift 0) or cos x (shift 1), in float64: x = q·π/2 + r with π/2 in three 33-bit
-    pieces, then the Taylor series of sin r or cos r by the quadrant q + shift. The reduction is
-    exact for |x| < SIN_LIMIT; the rare elements beyond (and ±inf, NaN) take libm's sin or cos
-    (glibc's: Payne–Hanek reduction, under 1 ulp), called only for the lanes that need it
-    (``_bits.sin_rare``), so the common range stays SIMD code."""
+    pieces, then the Taylor series of sin r or cos r by the quadrant q + shift. The reduction
+    holds r to 1/16 ulp for |x| < SIN_LIMIT, except where x is within |q|·2^−30 of a multiple
+    of π/2 (a zero of sin or cos, where a float64 result needs r's every bit); those rare
+    elements, those beyond, ±inf and NaN take libm's sin or cos (glibc's: Payne–Hanek
+    reduction, under 1 ulp), called only for the lanes that need it (``_bits.sin_rare``), so
+    the common range stays SIMD code."""
     q = round_to_int(x * TWO_OVER_PI)
     r = fma(-q, PIO2_PIECES[0], x) - fma(q, PIO2_PIECES[1], q * PIO2_PIECES[2])  # one rounding
     r2 = r * r
@@ -414,7 +419,7 @@ def sin_cos_quadrant(x, sin_c, cos_c, shift):
     y = cos_r if (k == 1.0 or k == 3.0) else sin_r
     y = -y if k >= 2.0 else y
     y = x if (x == 0 and shift == 0.0) else y  # sin(±0) = ±0
-    if not abs(x) < SIN_LIMIT:
+    if not (abs(x) < SIN_LIMIT and abs(r) >= abs(q) * REDUCTION_ERROR):
         y = sin_rare(x) if shift == 0.0 else cos_rare(x)
     return y
 

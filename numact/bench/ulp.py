@@ -167,16 +167,18 @@ def main(argv=None) -> None:
               "its result: t and h(t) are carried in two pieces (fma, TwoSum), the small parts join",
               "after exp's range reduction, and t·e^r is rounded once. The tests hold every function",
               "to the bound.",
-              "sin and cos reduce by π/2 in three 33-bit pieces, exact for |x| < 1.5·2^20; the rare",
-              "elements beyond (and ±inf, NaN) take glibc's sin or cos (Payne–Hanek reduction), called",
-              "only for the lanes that need it, so the common range stays SIMD code.",
+              "sin and cos reduce by π/2 in three 33-bit pieces for |x| < 1.5·2^20, with one rounding",
+              "of q times the two smaller pieces; the rare elements within |q|·2^−30 of a multiple q·π/2",
+              "(a zero, where float64 needs r's every bit), those beyond, and ±inf and NaN take glibc's",
+              "sin or cos (Payne–Hanek reduction), called only for the lanes that need it, so the common",
+              "range stays SIMD code.",
               "normal_cdf (Φ) and normal_pdf (φ), gelu's, share one exponential: Φ(−|x|) =",
               "e^(−x²/2)·M(|x|), with −x²/2 passed to exp exactly (hi + lo by fma) and M the Mills",
               "ratio's fit (float32: a rational function of degree (4, 5); float64: a polynomial of",
               "degree 23 in t = 1/(1 + k|x|)). They keep their relative precision for x ≪ 0, down to",
               "where they round to 0.",
-              "", "On CUDA the same names are libdevice's functions (see the CUDA C Programming Guide's",
-              "accuracy tables)."]
+              "", "CUDA kernels compile this same core; libdevice's sin and cos stand for glibc's on the",
+              "rare elements."]
     path = pathlib.Path(argv[0] if argv else "docs/ulp.md")
     path.parent.mkdir(exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
