@@ -7,7 +7,8 @@
 # More: make asv (a quick asv pass, published as HTML), make bench-startup (first-call times),
 # make bench-pytest (micro-benchmarks), make docs (the documentation site, site/),
 # make bench-torch (a training step with numact.torch), make bench-dask (numact on a dask.distributed
-# cluster over 32 GB of logits, more than this machine's memory), make ulp (the accuracy table of the CPU math core, docs/ulp.md).
+# cluster over 32 GB of logits, more than this machine's memory), make ulp (the accuracy table of the CPU math core, docs/ulp.md:
+# float32 over every input, half an hour on two cores; ULP_ARGS=--sample for the quick sweep).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -140,7 +141,7 @@ docs-serve: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 ulp: $(STAMP)
-	$(BIN)/python -m numact.bench.ulp docs/ulp.md
+	$(BIN)/python -m numact.bench.ulp $(ULP_ARGS) docs/ulp.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .asv .benchmarks bench.json bench.png bench-gpu.json bench-gpu.png .test-cuda.log

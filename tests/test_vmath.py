@@ -114,6 +114,15 @@ def test_a_loop_over_it_vectorises(name, dtype):
     assert all(re.search(r"numact_(sin|cos)_rare_v\d+", c) for c in calls), calls
 
 
+@pytest.mark.parametrize("name", ["exp", "sin", "normal_cdf"])
+def test_the_exhaustive_float32_count_is_the_sweeps_on_the_same_inputs(name):
+    """docs/ulp.md's float32 column comes from every input (``ulp.every_float32``, half an hour
+    for all): on a slice of them it gives ulp_errors' maximum, the same error by another count."""
+    first, count = 0xBF000000, 1 << 18  # from −0.5 down, and the binades below
+    x = (np.arange(count, dtype=np.uint64) + first).astype(np.uint32).view(np.float32)
+    assert ulp.every_float32(name, first, count) == pytest.approx(float(ulp.ulp_errors(name, x).max()), abs=1e-6)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 @pytest.mark.parametrize("name", ["sin", "cos"])
 def test_sin_and_cos_keep_their_relative_precision_at_their_zeros(name, dtype):
