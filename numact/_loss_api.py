@@ -396,9 +396,9 @@ def _reduce_into(target, out, full):
             lead + k for k, n in enumerate(shape) if n == 1 and host.shape[lead + k] != 1
         )
         summed = host.sum(axis=axes, dtype=np.float64).reshape(shape)  # on the GPU too: a rare case
-        with np.errstate(over="ignore"):  # ±inf beyond out's range, silently (_cpu.copy_into)
-            summed = summed.astype(out.dtype)
-        target.copy_into(out, target.from_host(summed))
+        rounded = np.empty(shape, out.dtype)
+        _cpu.copy_into(rounded, summed)  # on the host: ±inf beyond out's range, without a warning
+        target.copy_into(out, target.from_host(rounded))
 
     return done
 

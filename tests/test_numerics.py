@@ -49,6 +49,10 @@ def test_a_result_beyond_its_dtype_is_inf_without_a_warning():
                 _, grad_w = numact.prelu_backward(to_target(np.ones((5, 2), dtype)), to_target(-x[:10].reshape(5, 2)), w)
                 np.testing.assert_array_equal(to_host(grad_w), [-np.inf, -np.inf])
             np.testing.assert_array_equal(to_host(numact.linear(to_target(x), c=4.0)), np.full(20, np.inf, dtype))
+            # a broadcast input's gradient, summed back to its shape in float64
+            a, b = to_target(np.ones(10, dtype)), to_target(np.full(1, 2.0, dtype))
+            _, grad_b = numact.margin_ranking_loss_backward(dtype(big / 4), a, b, a, reduction="sum")
+            np.testing.assert_array_equal(to_host(grad_b), [np.inf])
 
 
 def test_softplus_is_linear_past_the_threshold():
