@@ -69,8 +69,6 @@ LOG_SUBNORMAL_32 = (1.1754943508222875e-38, 2.0**23, 23.0)  # below: scale up by
 LOG_SUBNORMAL_64 = (2.2250738585072014e-308, 2.0**52, 52.0)
 TANH_CLAMP_32 = 10.0  # tanh rounds to ±1 beyond
 TANH_CLAMP_64 = 20.0
-ERF_32 = tuple((-1) ** k / (math.factorial(k) * (2 * k + 1)) for k in range(8))[::-1]
-ERF_64 = tuple((-1) ** k / (math.factorial(k) * (2 * k + 1)) for k in range(14))[::-1]
 ERFC_SPLIT_BITS_32 = 12  # z² exact for z cut to the top 12 of 24 bits
 ERFC_SPLIT_BITS_64 = 27
 SIN_32 = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(1, 6))[::-1]  # −1/3!, ...
@@ -111,6 +109,20 @@ def _monomial(c):
     return tuple(float(v) for v in reversed(total))
 
 
+# erf x = x·(c0 + z·Q(z)), z = x², for |x| below the split: (c0's two pieces, Q) with c0 = 2/√π
+# = c0_hi + c0_lo and Q's coefficients c0·(−1)^k/(k!(2k + 1)), k ≥ 1 (Taylor's)
+TWO_OVER_SQRT_PI_LO = 1.533545961316588e-17  # 2/√π − TWO_OVER_SQRT_PI
+
+
+def _erf_series(dtype, terms):
+    hi = float(dtype(TWO_OVER_SQRT_PI))
+    lo = float(dtype((TWO_OVER_SQRT_PI - hi) + TWO_OVER_SQRT_PI_LO))
+    q = tuple(TWO_OVER_SQRT_PI * (-1) ** k / (math.factorial(k) * (2 * k + 1)) for k in range(1, terms))
+    return hi, lo, q[::-1]
+
+
+ERF_32 = _erf_series(np.float32, 8)
+ERF_64 = _erf_series(np.float64, 14)
 TANH_POLY_32 = _monomial(TANH_CHEBYSHEV_32)
 TANH_POLY_64 = _monomial(TANH_CHEBYSHEV_64)
 # erfc's fitted h as its linear part and the rest of the series (see erfc_large)
@@ -273,9 +285,17 @@ def tanh_(x, polynomial, coefficients, ln2, clamp_at):
 
 
 @vmath
-def erf_small(x, coefficients):
-    """erf x = (2/√π)·x·Σ (−x²)^k/(k!(2k + 1)), for |x| below the split."""
-    return like(x, TWO_OVER_SQRT_PI) * x * horner(x * x, coefficients)
+def erf_small(x, series):
+    """erf x = (2/√π)·x·Σ (−x²)^k/(k!(2k + 1)), for |x| below the split, as (p, p_lo, rest):
+    p + p_lo = x·c0_hi exactly (fma), rest = x·(c0_lo + z·Q(z)) (``ERF_32``). The leading
+    product's rounding stays off the result: erf is x·c0_hi + rest rounded once (fma), erfc
+    1 − p's exact pieces less p_lo and rest, where 1 − (erf x rounded) would double erf's error
+    (erfc ≈ 0.4 at the split, half erf's ulp)."""
+    c0_hi = like(x, series[0])
+    z = x * x
+    p = x * c0_hi
+    rest = x * fma(z, horner(z, series[2]), like(x, series[1]))
+    return p, fma(x, c0_hi, -p), rest
 
 
 @vmath
@@ -314,7 +334,9 @@ def erfc_large(z, linear, rest, t_range, split, limit, split_bits, exp_c, ln2):
 def erfc_(x, erf_c, linear, rest, t_range, split, limit, split_bits, exp_c, ln2):
     """erfc x: 1 − erf x near 0, the fitted tail for x ≥ split and 2 − erfc(−x) below −split."""
     a = abs(x)
-    small = like(x, 1) - erf_small(clamp(x, like(x, -split), like(x, split)), erf_c)
+    p, p_lo, more = erf_small(clamp(x, like(x, -split), like(x, split)), erf_c)
+    one_less = like(x, 1) - p
+    small = one_less + ((((like(x, 1) - one_less) - p) - p_lo) - more)  # 1 − p exact in two (Fast2Sum: |p| < 1)
     tail = erfc_large(a, linear, rest, t_range, split, limit, split_bits, exp_c, ln2)
     y = small if a < like(x, split) else (tail if x > 0 else like(x, 2) - tail)
     return y if x == x else x
@@ -324,10 +346,12 @@ def erfc_(x, erf_c, linear, rest, t_range, split, limit, split_bits, exp_c, ln2)
 def erf_(x, erf_c, linear, rest, t_range, split, limit, split_bits, exp_c, ln2):
     """erf x: the series near 0, ±(1 − erfc |x|) beyond."""
     a = abs(x)
-    small = erf_small(clamp(x, like(x, -split), like(x, split)), erf_c)
+    xs = clamp(x, like(x, -split), like(x, split))
+    _, _, more = erf_small(xs, erf_c)
+    small = fma(xs, like(x, erf_c[0]), more)  # x·c0_hi + rest, rounded once
     tail = like(x, 1) - erfc_large(a, linear, rest, t_range, split, limit, split_bits, exp_c, ln2)
     y = small if a < like(x, split) else math.copysign(tail, x)
-    return y if x == x else x
+    return y if (x == x and x != 0) else x  # NaN and ±0 pass through (c0_lo < 0 in float32: −0 + (+0))
 
 
 @vmath

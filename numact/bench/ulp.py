@@ -220,8 +220,10 @@ def main(argv=None) -> None:
         print(lines[-1], file=sys.stderr)
     lines += ["", "erfc's tail (|x| ≥ ½, where erfc = t·e^(−x² + h(t))) keeps every rounding but one off",
               "its result: t and h(t) are carried in two pieces (fma, TwoSum), the small parts join",
-              "after exp's range reduction, and t·e^r is rounded once. The tests hold every function",
-              "to the bound.",
+              "after exp's range reduction, and t·e^r is rounded once. Below the split, erf is",
+              "x·(2/√π)·S(x²) with the leading product x·c0_hi exact (fma) until the one last rounding, and",
+              "erfc is 1 − erf x from 1 − x·c0_hi's exact pieces (erfc is about 0.4 at the split, where a",
+              "rounded erf's error would count double). The tests hold every function to the bound.",
               "sin and cos reduce by π/2 in three 33-bit pieces for |x| < 1.5·2^20, with one rounding",
               "of q times the two smaller pieces; the rare elements within |q|·2^−30 of a multiple q·π/2",
               "(a zero, where float64 needs r's every bit), those beyond, and ±inf and NaN take glibc's",
