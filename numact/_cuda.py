@@ -1072,10 +1072,11 @@ _ONE = np.ones(())
 _ONE.flags.writeable = False
 
 
-def check_classes(t, w, ignore_index: int, classes: int, checks: Pending):
+def check_classes(t, w, ignore_index: int, classes: int, checks: Pending, _unit_weights: bool = False):
     """(the first position of a target outside [0, classes) that is not ignore_index, as a
     Found of ``checks``; Σ w[t] over the kept targets as a 0-d float64 device array, the
-    blocks' sums added in a fixed order), read by nothing on the host."""
+    blocks' sums added in a fixed order), read by nothing on the host. Where ``_unit_weights``
+    says every w is 1 the kernel sums them all the same (the CPU counts instead)."""
     found = checks.slot()
     partial = partials(t.size)
     launch_kernel(_check_classes, partial.size, partial, checks.found, found.slot, t, w, ignore_index, classes)

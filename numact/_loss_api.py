@@ -187,7 +187,8 @@ class _LossCall:
             self.math = op.math
             self.t = target.contiguous(t, np.int64).reshape(rows[0], 1, rows[2])
             flat_t = self.t.reshape(self.n)
-            first_bad, weight_sum = target.check_classes(flat_t, w, ignore_index, classes, self._checks())
+            first_bad, weight_sum = target.check_classes(flat_t, w, ignore_index, classes, self._checks(),
+                                                         weight is None)
             self._refuse_if_found(first_bad, lambda position: BadClassIndex(
                 self.name, _item(target, flat_t, position), _index(position, self.loss_shape), classes, ignore_index))
             self.count = weight_sum  # 'mean' divides by Σ w[target] over the kept targets

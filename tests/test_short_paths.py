@@ -246,6 +246,30 @@ def test_a_bad_class_index_is_refused_by_the_general_path():
         numact.cross_entropy(x, np.array([0, 1, 7, 2]))
 
 
+@pytest.mark.parametrize("weighted", [False, True], ids=["no weight", "weights"])
+def test_the_general_paths_class_check_finds_the_first_bad_index_and_sums_the_kept_weights(weighted):
+    """Beyond the short path, one SIMD pass finds whether a class index is out of range (any
+    int64, the ignore_index skipped) and counts the kept rows; the position is the first bad
+    one; 'mean' divides by Σ w[target] over the kept rows (their count without weights)."""
+    import torch
+
+    rows = 2 * 20_000  # beyond SERIAL_BELOW rows
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 3))
+    t = rng.integers(0, 3, rows)
+    t[::7] = -100
+    w = rng.uniform(0.5, 2.0, 3) if weighted else None
+    for reduction in ("mean", "sum"):
+        expected = torch.nn.functional.nll_loss(torch.from_numpy(x), torch.from_numpy(t), reduction=reduction,
+                                                weight=None if w is None else torch.from_numpy(w))
+        np.testing.assert_allclose(numact.nll_loss(x, t, weight=w, reduction=reduction), expected.numpy(), rtol=1e-12)
+    for bad in (3, -1, -101, np.iinfo(np.int64).min, np.iinfo(np.int64).max):
+        t_bad = t.copy()
+        t_bad[[30_001, 30_005, rows - 1]] = bad, 7, -2
+        with pytest.raises(ValueError, match=rf"class index {bad} at \(30001,\), outside \[0, 3\)"):
+            numact.nll_loss(x, t_bad, weight=w)
+
+
 def test_a_probability_outside_0_1_is_refused_by_the_general_path():
     with pytest.raises(ValueError, match="probabilities must be in"):
         numact.binary_cross_entropy(np.array([0.5, 1.5]), np.array([0.0, 1.0]))
