@@ -588,14 +588,10 @@ def make(kernel, classes):
         for c in range(w.shape[1]):
             w[0, c] = 1
         if classes:
-            kept = 0.0
-            for r in range(rows):
-                k = t[r]
-                if k != args[0]:
-                    if k < 0 or k >= n:
-                        return r, 0.0
-                    kept += 1.0
-            divisor = kept if divisor < 0 else divisor
+            bad, kept = class_check(t, args[0], n)
+            if bad >= 0:
+                return bad, 0.0
+            divisor = float(kept) if divisor < 0 else divisor
         none = {grads[0] if grads else "np.empty((rows, 0), dtype)"}  # not written: a stand-in of the type
         {"".join(f"{name} = none; " for name in ("gx", "gy", "gz") if name not in grads)}
         {"".join(f"{name} = x; " for name in ("y", "z")[inputs - 1:])}
@@ -646,9 +642,28 @@ def check_classes(t: np.ndarray, w: np.ndarray, ignore_index: int, classes: int,
 
 @_njit()
 def _check_classes(total, t, w, ignore_index, classes, unit_weights):
-    # One SIMD pass with no exit (an exit at the first bad target keeps a loop scalar): whether
-    # any kept target is outside [0, classes) (one unsigned compare), and how many are kept.
-    # 65,536 targets: 13 µs, where a scalar loop that also summed w[t] took 90.
+    bad, kept = class_check(t, ignore_index, classes)
+    if bad >= 0:
+        return bad
+    if unit_weights:
+        total[0] = kept
+        return -1
+    acc = 0.0  # in a register: a sum into total[0] would go through memory at every element
+    for r in range(t.size):
+        k = t[r]
+        if k != ignore_index:
+            acc += w[k]
+    total[0] = acc
+    return -1
+
+
+@inline_only
+def class_check(t, ignore_index, classes):
+    """(the first position of a class index in t outside [0, classes) that is not ignore_index,
+    or −1; how many are not ignore_index). One SIMD pass with no exit (an exit at the first bad
+    index keeps a loop scalar) finds whether there is one, by one unsigned compare, and counts;
+    the position is searched only then. 65,536 targets: 13 µs, where a scalar loop that also
+    summed w[t] took 90, its float sum waiting out each add."""
     bad = 0
     kept = 0
     for r in range(t.size):
@@ -660,17 +675,8 @@ def _check_classes(total, t, w, ignore_index, classes, unit_weights):
         for r in range(t.size):
             k = t[r]
             if k != ignore_index and (k < 0 or k >= classes):
-                return r
-    if unit_weights:
-        total[0] = kept
-        return -1
-    acc = 0.0  # in a register: a sum into total[0] would go through memory at every element
-    for r in range(t.size):
-        k = t[r]
-        if k != ignore_index:
-            acc += w[k]
-    total[0] = acc
-    return -1
+                return r, kept
+    return -1, kept
 
 
 def first_outside(a: np.ndarray, low: float, high: float, _checks=None) -> int:
